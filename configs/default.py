@@ -1,0 +1,60 @@
+"""Every config field with its default value: the 28x28 DCGAN of the DCGAN paper on MNIST.
+
+Both backends read the same file, so one config file describes one experiment
+in JAX and in PyTorch. Other configs start from this one and change fields.
+Any field can be overridden on the command line as `--config.<field>=<value>`.
+"""
+
+import ml_collections
+
+
+def get_config():
+  """Return the default experiment config."""
+  config = ml_collections.ConfigDict()
+
+  # Model: 'dcgan' is the only one so far.
+  config.model = 'dcgan'
+  config.latent_dim = 100
+  # Channel widths: the generator widens 4x, 2x, then to 1 channel; the
+  # discriminator runs 1x, then 2x this value.
+  config.generator_features = 64
+  config.discriminator_features = 64
+
+  # Loss: 'non_saturating' is binary cross-entropy on logits with the
+  # generator maximizing log D(G(z)).
+  config.loss = 'non_saturating'
+
+  # Adam for both networks, as in the DCGAN paper.
+  config.learning_rate = 2e-4
+  config.beta1 = 0.5
+  config.beta2 = 0.999
+
+  # Training length: num_steps > 0 caps training by steps instead of epochs.
+  # An epoch is floor(60000 / batch_size) full batches.
+  config.batch_size = 64
+  config.num_epochs = 5
+  config.num_steps = 0
+  config.seed = 0
+
+  # Data: a folder laid out like the one `torchvision.datasets.MNIST` and
+  # `tensorflow_datasets` leave after a download. The JAX side reads
+  # `<data_dir>/tensorflow_datasets` if it exists, else `<data_dir>` itself,
+  # as a TFDS data dir; the PyTorch side reads `<data_dir>/MNIST/raw`.
+  # Empty: the MNIST_DATA_DIR environment variable if set, else each loader's
+  # default (TFDS_DATA_DIR or ~/tensorflow_datasets, and ~/.cache/torchvision).
+  config.data_dir = ''
+  # Whether a loader may download MNIST when it is not found in data_dir.
+  config.download = True
+
+  # Numerics. param_dtype is 'float32' or 'float64'. matmul_precision is
+  # 'highest' (full float32 matmuls and convolutions) or 'high' (lets GPUs
+  # use TF32 for them).
+  config.param_dtype = 'float32'
+  config.matmul_precision = 'highest'
+
+  # Outputs: a metrics line every log_every_steps steps, a sample grid of
+  # num_samples images from fixed noise at each epoch end.
+  config.log_every_steps = 50
+  config.num_samples = 64
+
+  return config

@@ -1,0 +1,95 @@
+"""Checks that a config has exactly the default fields, with valid types and values."""
+
+import os
+
+import ml_collections
+
+from configs import default
+from gan_common.errors import InputError
+
+MODELS = ('dcgan',)
+LOSSES = ('non_saturating',)
+PARAM_DTYPES = ('float32', 'float64')
+MATMUL_PRECISIONS = ('highest', 'high')
+
+# Fields that must be integers greater than zero.
+POSITIVE_INTS = ('latent_dim', 'generator_features', 'discriminator_features', 'batch_size',
+                 'log_every_steps', 'num_samples')
+# Fields that must be integers of zero or more.
+NON_NEGATIVE_INTS = ('num_epochs', 'num_steps', 'seed')
+# Number of MNIST training images; a batch cannot be larger.
+NUM_TRAIN_IMAGES = 60000
+# Environment variable naming the MNIST folder when config.data_dir is empty.
+DATA_DIR_VARIABLE = 'MNIST_DATA_DIR'
+# Fields that may differ when a run is resumed: they only say how long to train.
+RESUMABLE_CHANGES = frozenset({'num_epochs', 'num_steps'})
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raise InputError naming the first field that is unknown, missing, of the wrong type or out of range."""
+  reference = default.get_config()
+  unknown = sorted(set(config.keys()) - set(reference.keys()))
+  if unknown:
+    raise InputError(f'unknown config field {unknown[0]!r}; known fields: '
+                     f'{", ".join(sorted(reference.keys()))}')
+  missing = sorted(set(reference.keys()) - set(config.keys()))
+  if missing:
+    raise InputError(f'config is missing field {missing[0]!r}; start from configs/default.py')
+
+  for name, expected in reference.items():
+    value = config[name]
+    if not _has_type_of(value, expected):
+      raise InputError(f'config.{name} must be of type {type(expected).__name__}, '
+                       f'got {value!r} of type {type(value).__name__}')
+
+  for name in POSITIVE_INTS:
+    if config[name] <= 0:
+      raise InputError(f'config.{name} must be positive, got {config[name]}')
+  for name in NON_NEGATIVE_INTS:
+    if config[name] < 0:
+      raise InputError(f'config.{name} must be zero or more, got {config[name]}')
+  if config.num_epochs == 0 and config.num_steps == 0:
+    raise InputError('config.num_epochs and config.num_steps are both 0: set one of them '
+                     'to say how long to train')
+  if config.batch_size > NUM_TRAIN_IMAGES:
+    raise InputError(f'config.batch_size must be at most {NUM_TRAIN_IMAGES}, '
+                     f'the number of training images, got {config.batch_size}')
+  for name in ('learning_rate',):
+    if not config[name] > 0:
+      raise InputError(f'config.{name} must be positive, got {config[name]}')
+  for name in ('beta1', 'beta2'):
+    if not 0 <= config[name] < 1:
+      raise InputError(f'config.{name} must be in [0, 1), got {config[name]}')
+
+  _check_choice(config, 'model', MODELS)
+  _check_choice(config, 'loss', LOSSES)
+  _check_choice(config, 'param_dtype', PARAM_DTYPES)
+  _check_choice(config, 'matmul_precision', MATMUL_PRECISIONS)
+
+
+def _has_type_of(value, expected) -> bool:
+  # bool is a subclass of int, so it is told apart first; an int may stand for a float.
+  if isinstance(expected, bool) or isinstance(value, bool):
+    return isinstance(value, bool) and isinstance(expected, bool)
+  if isinstance(expected, float):
+    return isinstance(value, (int, float))
+  return isinstance(value, type(expected))
+
+
+def _check_choice(config, name, choices):
+  if config[name] not in choices:
+    raise InputError(f'config.{name} must be one of {", ".join(map(repr, choices))}, '
+                     f'got {config[name]!r}')
+
+
+def changed_fields(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
+  """Return the fields whose values differ between a saved config and `config`, except the training length."""
+  current = config.to_dict()
+  names = set(saved) | set(current)
+  return sorted(name for name in names - RESUMABLE_CHANGES
+                if saved.get(name) != current.get(name))
+
+
+def resolve_data_dir(data_dir: str) -> str:
+  """Return config.data_dir, else $MNIST_DATA_DIR, else '' (each loader's default folder)."""
+  return os.path.expanduser(data_dir or os.environ.get(DATA_DIR_VARIABLE, ''))

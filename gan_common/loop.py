@@ -1,0 +1,74 @@
+"""The epoch loop around a backend's train step: progress bar, metrics at log intervals, work at epoch ends."""
+
+import sys
+import time
+from typing import Callable
+
+from absl import logging
+import tqdm
+
+from gan_common import run_directory
+
+
+def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int,
+                      batch_size: int, log_every_steps: int,
+                      run_step: Callable[[int], object],
+                      read_metrics: Callable[[list], dict],
+                      end_of_period: Callable[[str], None],
+                      run_dir: run_directory.RunDirectory) -> None:
+  """Call `run_step` for each step in [start_step, total_steps) and do the bookkeeping around it.
+
+  Args:
+    start_step: the first step to run (0, or the restored checkpoint's step).
+    total_steps: the step to stop at.
+    steps_per_epoch: full batches per epoch.
+    batch_size: images per step, for img/s.
+    log_every_steps: a metrics record every this many steps, and at every
+      epoch end and at the last step.
+    run_step: runs step `step` (0-based) and returns its metrics, left on the
+      device.
+    read_metrics: turns the list of pending metrics into a dict of floats,
+      means over the interval. This is the only place that waits for the
+      device.
+    end_of_period: called with the sample grid path at each epoch end and at
+      the last step; it writes the grid and a checkpoint.
+    run_dir: where metrics.jsonl goes.
+  """
+  metrics_writer = run_directory.MetricsWriter(run_dir.metrics_file)
+  pending_metrics = []
+  interval_start = epoch_start = time.perf_counter()
+  interval_first_step = epoch_first_step = start_step
+  # Redrawn often on a terminal, rarely when stderr goes to a log file.
+  progress = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
+                       mininterval=0.1 if sys.stderr.isatty() else 30.0)
+  for step in range(start_step, total_steps):
+    pending_metrics.append(run_step(step))
+    progress.update(1)
+
+    completed = step + 1
+    epoch = step // steps_per_epoch + 1
+    end_of_epoch = completed % steps_per_epoch == 0
+    end_of_training = completed == total_steps
+    if completed % log_every_steps == 0 or end_of_epoch or end_of_training:
+      means = read_metrics(pending_metrics)
+      img_per_s = ((completed - interval_first_step) * batch_size
+                   / (time.perf_counter() - interval_start))
+      metrics_writer.write({'step': completed, 'epoch': epoch, 'img_per_s': img_per_s, **means})
+      progress.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}",
+                           img_per_s=f'{img_per_s:.0f}')
+      pending_metrics = []
+      interval_start, interval_first_step = time.perf_counter(), completed
+
+    if end_of_epoch or end_of_training:
+      seconds = time.perf_counter() - epoch_start
+      steps_done = completed - epoch_first_step
+      logging.info('Epoch %d: %d steps in %.1f s, %.1f ms/step, %.0f img/s; '
+                   'd_loss %.4f, g_loss %.4f.', epoch, steps_done, seconds,
+                   1000 * seconds / steps_done, steps_done * batch_size / seconds,
+                   means['d_loss'], means['g_loss'])
+      end_of_period(run_dir.sample_grid_file(epoch) if end_of_epoch
+                    else run_dir.sample_grid_file_for_step(completed))
+      # The grid and the checkpoint are not training time.
+      epoch_start = interval_start = time.perf_counter()
+      epoch_first_step = completed
+  progress.close()

@@ -1,0 +1,121 @@
+"""Train the DCGAN on MNIST with JAX: `python -m jax_gan.train --config=... --workdir=...`."""
+
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_common import cli
+from gan_common import images as image_files
+from gan_common import loop
+from gan_common import run_directory
+from gan_common.errors import InputError
+from jax_gan import checkpoints
+from jax_gan import input_pipeline
+from jax_gan import train_step as train_step_lib
+
+BACKEND = 'jax'
+
+
+def run_keys(state: train_step_lib.TrainState):
+  """Derive the run's shuffle, noise and sample keys from the root key stored in `state`."""
+  root = jax.random.wrap_key_data(state.rng)
+  return (jax.random.fold_in(root, 0), jax.random.fold_in(root, 1),
+          jax.random.fold_in(root, 2))
+
+
+def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step_lib.TrainState:
+  """Train a GAN as `config` says, writing metrics, sample grids and checkpoints to `workdir`.
+
+  Returns:
+    The final TrainState.
+
+  Raises:
+    InputError: for a bad workdir, missing or corrupt data, or a checkpoint
+      that cannot be restored. Nothing in the workdir is changed before the
+      data is loaded and the checkpoint restored.
+  """
+  run_dir = run_directory.RunDirectory(workdir)
+  run_dir.check(BACKEND, config, resume)
+
+  param_dtype = jnp.dtype(config.param_dtype)
+  if param_dtype == jnp.float64:
+    jax.config.update('jax_enable_x64', True)
+  jax.config.update('jax_default_matmul_precision', config.matmul_precision)
+
+  train_images = input_pipeline.load_train_images(config.data_dir, config.download)
+  images = jax.device_put(train_images)  # (60000, 28, 28, 1) uint8, on the device for the run
+  num_images = images.shape[0]
+  steps_per_epoch = num_images // config.batch_size
+  total_steps = config.num_steps or config.num_epochs * steps_per_epoch
+
+  gan = train_step_lib.create_gan(config)
+  state = train_step_lib.create_train_state(gan, jax.random.PRNGKey(config.seed), param_dtype)
+  if resume:
+    state = checkpoints.restore(run_dir.checkpoints_dir, state)
+  start_step = int(state.step)
+  if start_step >= total_steps:
+    raise InputError(f'the run in {run_dir.workdir} has already trained {start_step} steps, '
+                     f'not fewer than the {total_steps} asked for; raise --config.num_steps '
+                     'or --config.num_epochs to train longer')
+
+  run_dir.record(BACKEND, config)
+  if resume:
+    run_directory.drop_metrics_after(run_dir.metrics_file, start_step)
+
+  shuffle_key, noise_key, sample_key = run_keys(state)
+  sample_noise = jax.random.normal(sample_key, (config.num_samples, config.latent_dim),
+                                   param_dtype)
+  generate = jax.jit(lambda generator: train_step_lib.generate_samples(gan, generator, sample_noise))
+
+  def batch_for_step(step, permutation):
+    return input_pipeline.get_batch(images, permutation, step % steps_per_epoch,
+                                    config.batch_size, param_dtype)
+
+  # Compile ahead of time, so that the compile time is reported apart and the
+  # first log interval's img/s measures training alone.
+  compile_start = time.perf_counter()
+  train_step = train_step_lib.make_train_step(gan).lower(
+      state, batch_for_step(start_step, jnp.arange(num_images)),
+      jax.random.fold_in(noise_key, start_step)).compile()
+  logging.info('Compiled the train step in %.1f s on %s.', time.perf_counter() - compile_start,
+               jax.devices()[0].device_kind)
+  logging.info('Training %d steps from step %d, %d steps per epoch, batch %d.',
+               total_steps, start_step, steps_per_epoch, config.batch_size)
+
+  permutation_cache = {}
+
+  def run_step(step):
+    nonlocal state
+    epoch = step // steps_per_epoch
+    if epoch not in permutation_cache:
+      permutation_cache.clear()
+      permutation_cache[epoch] = input_pipeline.epoch_permutation(shuffle_key, epoch, num_images)
+    state, metrics = train_step(state, batch_for_step(step, permutation_cache[epoch]),
+                                jax.random.fold_in(noise_key, step))
+    return metrics
+
+  def read_metrics(pending_metrics):
+    stacked = jax.device_get(jax.tree.map(lambda *values: jnp.stack(values), *pending_metrics))
+    return {name: float(np.mean(values, dtype=np.float64)) for name, values in stacked.items()}
+
+  def end_of_period(grid_file):
+    image_files.save_image_grid(np.asarray(generate(state.generator)), grid_file)
+    checkpoints.save(run_dir.checkpoints_dir, state)
+
+  loop.run_training_loop(
+      start_step=start_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+      batch_size=config.batch_size, log_every_steps=config.log_every_steps,
+      run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
+      run_dir=run_dir)
+
+  image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
+                              f'JAX DCGAN on MNIST, batch {config.batch_size}')
+  logging.info('Wrote metrics, samples, loss curve and checkpoints to %s.', run_dir.workdir)
+  return state
+
+
+if __name__ == '__main__':
+  cli.run(train_and_evaluate)

@@ -104,15 +104,7 @@ def create_train_state(gan: GAN, rng: jax.Array, param_dtype=jnp.float32) -> Tra
 
 
 def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, gan: GAN):
-  """Run one discriminator update, then one generator update.
-
-  The generator runs forward once. Its output goes, with the gradient cut,
-  into the discriminator update, and its pullback (`jax.vjp`) carries the
-  generator loss gradient back to the generator parameters. PyTorch's loop
-  does the same with `fake.detach()` and one `backward` through `fake`, so
-  both backends update BatchNorm statistics the same number of times: the
-  generator's once, the discriminator's three times (real, fake, and fake
-  again in the generator update).
+  """Draw the latent noise from `rng`, then run `train_step_with_noise`.
 
   Args:
     state: the current training state; donated by the jitted caller.
@@ -123,8 +115,31 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, gan: GAN)
   Returns:
     (next state, metrics), metrics being a dict of scalars on the device.
   """
-  generator, discriminator = state.generator, state.discriminator
   z = jax.random.normal(rng, (batch.shape[0], gan.latent_dim), batch.dtype)
+  return train_step_with_noise(state, batch, z, gan=gan)
+
+
+def train_step_with_noise(state: TrainState, batch: jax.Array, z: jax.Array, *, gan: GAN):
+  """Run one discriminator update, then one generator update, from given latent noise.
+
+  The generator runs forward once. Its output goes, with the gradient cut,
+  into the discriminator update, and its pullback (`jax.vjp`) carries the
+  generator loss gradient back to the generator parameters. PyTorch's loop
+  does the same with `fake.detach()` and one `backward` through `fake`, so
+  both backends update BatchNorm statistics the same number of times: the
+  generator's once, the discriminator's three times (real, fake, and fake
+  again in the generator update).
+
+  Args:
+    state: the current training state.
+    batch: (B, 28, 28, 1) real images in [-1, 1].
+    z: (B, latent_dim) latent noise for the generator.
+    gan: networks, optimizers and losses (static).
+
+  Returns:
+    (next state, metrics), metrics being a dict of scalars on the device.
+  """
+  generator, discriminator = state.generator, state.discriminator
 
   def generate(generator_params):
     fake, updates = gan.generator.apply(

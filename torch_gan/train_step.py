@@ -68,13 +68,7 @@ def create_train_state(config, device, dtype=torch.float32) -> TrainState:
 
 
 def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, gan: GAN):
-  """Run one discriminator update, then one generator update, in place.
-
-  The generator runs forward once. The discriminator update sees its output
-  detached, and the generator update backpropagates through the same output,
-  as `jax_gan.train_step.train_step` does with `jax.vjp`. BatchNorm statistics
-  are updated once in the generator and three times in the discriminator
-  (real, fake, and fake again in the generator update).
+  """Draw the latent noise from `rng`, then run `train_step_with_noise`.
 
   Args:
     state: networks and optimizers, updated in place.
@@ -85,11 +79,32 @@ def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, 
   Returns:
     (state, metrics), metrics being a dict of scalar tensors on the device.
   """
+  z = torch.randn(batch.shape[0], gan.latent_dim, generator=rng, device=batch.device,
+                  dtype=batch.dtype)
+  return train_step_with_noise(state, batch, z, gan=gan)
+
+
+def train_step_with_noise(state: TrainState, batch: torch.Tensor, z: torch.Tensor, *, gan: GAN):
+  """Run one discriminator update, then one generator update, in place, from given latent noise.
+
+  The generator runs forward once. The discriminator update sees its output
+  detached, and the generator update backpropagates through the same output,
+  as `jax_gan.train_step.train_step_with_noise` does with `jax.vjp`. BatchNorm statistics
+  are updated once in the generator and three times in the discriminator
+  (real, fake, and fake again in the generator update).
+
+  Args:
+    state: networks and optimizers, updated in place.
+    batch: (B, 1, 28, 28) real images in [-1, 1].
+    z: (B, latent_dim) latent noise for the generator.
+    gan: losses and sizes.
+
+  Returns:
+    (state, metrics), metrics being a dict of scalar tensors on the device.
+  """
   generator, discriminator = state.generator, state.discriminator
   generator.train()
   discriminator.train()
-  z = torch.randn(batch.shape[0], gan.latent_dim, generator=rng, device=batch.device,
-                  dtype=batch.dtype)
   fake = generator(z)
 
   # (1) Discriminator update: real batch, then the generated batch as a constant.

@@ -21,7 +21,7 @@ NON_NEGATIVE_INTS = ('num_epochs', 'num_steps', 'seed')
 NUM_TRAIN_IMAGES = 60000
 # Environment variable naming the MNIST folder when config.data_dir is empty.
 DATA_DIR_VARIABLE = 'MNIST_DATA_DIR'
-# Fields that may differ when a run is resumed: they only say how long to train.
+# Fields that may differ when a run is resumed, because they only set the training length.
 RESUMABLE_CHANGES = frozenset({'num_epochs', 'num_steps'})
 
 
@@ -68,7 +68,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def _has_type_of(value, expected) -> bool:
-  # bool is a subclass of int, so it is told apart first; an int may stand for a float.
+  # bool is a subclass of int, so it is checked first. An int is accepted for a float.
   if isinstance(expected, bool) or isinstance(value, bool):
     return isinstance(value, bool) and isinstance(expected, bool)
   if isinstance(expected, float):

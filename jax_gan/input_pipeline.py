@@ -1,7 +1,7 @@
 """MNIST for the JAX backend: read by TensorFlow Datasets, kept on the device as uint8.
 
 TFDS needs TensorFlow to read its prepared files. TensorFlow is imported only
-here, only its CPU is used, and it never sees an accelerator.
+here, and its GPUs are hidden from it, so it runs on the CPU alone.
 """
 
 import os

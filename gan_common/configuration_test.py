@@ -1,0 +1,89 @@
+"""Tests of config validation."""
+
+import pytest
+
+from configs import dcgan_mnist
+from configs import default
+from gan_common import configuration
+from gan_common.errors import InputError
+
+
+def test_shipped_configs_are_valid():
+  configuration.validate(default.get_config())
+  configuration.validate(dcgan_mnist.get_config())
+
+
+def test_default_config_is_the_tutorial_setup():
+  config = dcgan_mnist.get_config()
+  assert config.latent_dim == 100
+  assert config.batch_size == 64
+  assert config.learning_rate == 2e-4
+  assert (config.beta1, config.beta2) == (0.5, 0.999)
+  assert config.loss == 'non_saturating'
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('batch_size', 0, 'config.batch_size must be positive, got 0'),
+    ('latent_dim', -3, 'config.latent_dim must be positive, got -3'),
+    ('num_steps', -1, 'config.num_steps must be zero or more, got -1'),
+    ('batch_size', 60001, 'config.batch_size must be at most 60000'),
+    ('learning_rate', 0.0, 'config.learning_rate must be positive'),
+    ('beta2', 1.0, r'config.beta2 must be in \[0, 1\)'),
+    ('loss', 'hinge', "config.loss must be one of 'non_saturating', got 'hinge'"),
+    ('param_dtype', 'float16', 'config.param_dtype must be one of'),
+    ('matmul_precision', 'medium', 'config.matmul_precision must be one of'),
+])
+def test_invalid_values_are_rejected(field, value, message):
+  config = default.get_config()
+  config[field] = value
+  with pytest.raises(InputError, match=message):
+    configuration.validate(config)
+
+
+def test_wrong_type_is_rejected():
+  config = default.get_config().to_dict()
+  config['batch_size'] = '64'
+  with pytest.raises(InputError, match="config.batch_size must be of type int, got '64'"):
+    configuration.validate(default.ml_collections.ConfigDict(config))
+
+
+def test_bool_is_not_an_int():
+  config = default.get_config().to_dict()
+  config['seed'] = True
+  with pytest.raises(InputError, match='config.seed must be of type int'):
+    configuration.validate(default.ml_collections.ConfigDict(config))
+
+
+def test_int_may_stand_for_float():
+  config = default.get_config()
+  config.learning_rate = 1
+  configuration.validate(config)
+
+
+def test_unknown_and_missing_fields_are_rejected():
+  config = default.get_config().to_dict()
+  config['learning_rat'] = 1e-3
+  with pytest.raises(InputError, match="unknown config field 'learning_rat'"):
+    configuration.validate(default.ml_collections.ConfigDict(config))
+  del config['learning_rat']
+  del config['seed']
+  with pytest.raises(InputError, match="config is missing field 'seed'"):
+    configuration.validate(default.ml_collections.ConfigDict(config))
+
+
+def test_zero_epochs_and_zero_steps_are_rejected():
+  config = default.get_config()
+  config.num_epochs = 0
+  config.num_steps = 0
+  with pytest.raises(InputError, match='both 0'):
+    configuration.validate(config)
+
+
+def test_changed_fields_ignore_training_length():
+  saved = default.get_config().to_dict()
+  config = default.get_config()
+  config.num_steps = 500
+  config.num_epochs = 9
+  assert configuration.changed_fields(saved, config) == []
+  config.learning_rate = 1e-3
+  assert configuration.changed_fields(saved, config) == ['learning_rate']

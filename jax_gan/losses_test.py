@@ -1,0 +1,47 @@
+"""Tests of the JAX losses against hand-computed values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_gan import losses
+
+
+@pytest.mark.parametrize('jit', [False, True])
+def test_non_saturating_losses_at_zero_logits(jit):
+  d_loss = losses.non_saturating_discriminator_loss
+  g_loss = losses.non_saturating_generator_loss
+  if jit:
+    d_loss, g_loss = jax.jit(d_loss), jax.jit(g_loss)
+  zeros = jnp.zeros(4)
+  # sigmoid(0) = 1/2, so each cross-entropy term is log 2.
+  np.testing.assert_allclose(d_loss(zeros, zeros), 2 * np.log(2), rtol=1e-6)
+  np.testing.assert_allclose(g_loss(zeros), np.log(2), rtol=1e-6)
+
+
+def test_non_saturating_losses_by_hand():
+  real = jnp.array([2.0, -1.0])
+  fake = jnp.array([0.5, -3.0])
+  softplus = lambda x: np.log1p(np.exp(x))
+  expected_d = np.mean(softplus(-np.array([2.0, -1.0]))) + np.mean(softplus(np.array([0.5, -3.0])))
+  expected_g = np.mean(softplus(-np.array([0.5, -3.0])))
+  np.testing.assert_allclose(losses.non_saturating_discriminator_loss(real, fake), expected_d,
+                             rtol=1e-6)
+  np.testing.assert_allclose(losses.non_saturating_generator_loss(fake), expected_g, rtol=1e-6)
+
+
+def test_non_saturating_losses_at_extreme_logits():
+  # A confident, correct discriminator: loss 2 exp(-100) = 7.44e-44, below
+  # float32's smallest normal number. XLA's CPU backend flushes such subnormal
+  # results to zero, where PyTorch keeps them.
+  loss = float(losses.non_saturating_discriminator_loss(jnp.array([100.0]), jnp.array([-100.0])))
+  assert 0.0 <= loss < 1e-42
+  # A confident, wrong discriminator: loss 100 + 100, finite, not inf.
+  np.testing.assert_allclose(
+      losses.non_saturating_discriminator_loss(jnp.array([-100.0]), jnp.array([100.0])), 200.0,
+      rtol=1e-6)
+  np.testing.assert_allclose(losses.non_saturating_generator_loss(jnp.array([-1000.0])), 1000.0,
+                             rtol=1e-6)
+  grad = jax.grad(lambda x: losses.non_saturating_generator_loss(x))(jnp.array([-1000.0, 1000.0]))
+  np.testing.assert_allclose(grad, [-0.5, 0.0], atol=1e-7)

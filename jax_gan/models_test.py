@@ -1,0 +1,129 @@
+"""Tests of the Flax DCGAN: shapes, initialization, BatchNorm statistics and the two ConvTranspose forms."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_gan import models
+
+
+@pytest.mark.parametrize('batch', [1, 7, 64])
+def test_generator_output_shape_and_range(batch):
+  generator = models.Generator()
+  z = jax.random.normal(jax.random.PRNGKey(0), (batch, 100))
+  variables = generator.init(jax.random.PRNGKey(1), z, train=False)
+  images, _ = generator.apply(variables, z, train=True, mutable=['batch_stats'])
+  assert images.shape == (batch, 28, 28, 1)
+  assert images.dtype == jnp.float32
+  assert float(jnp.max(jnp.abs(images))) <= 1.0
+
+
+@pytest.mark.parametrize('batch', [1, 7, 64])
+def test_discriminator_output_shape(batch):
+  discriminator = models.Discriminator()
+  images = jax.random.uniform(jax.random.PRNGKey(0), (batch, 28, 28, 1), minval=-1, maxval=1)
+  variables = discriminator.init(jax.random.PRNGKey(1), images, train=False)
+  logits = discriminator.apply(variables, images, train=False)
+  assert logits.shape == (batch,)
+  assert logits.dtype == jnp.float32
+
+
+def test_parameter_shapes():
+  generator_params = models.Generator().init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)['params']
+  discriminator_params = models.Discriminator().init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)), train=False)['params']
+  shapes = jax.tree.map(jnp.shape, {'generator': generator_params,
+                                    'discriminator': discriminator_params})
+  assert shapes == {
+      'generator': {
+          'project': {'kernel': (100, 12544)},
+          'project_bn': {'scale': (256,), 'bias': (256,)},
+          'conv_transpose1': {'kernel': (4, 4, 256, 128)},
+          'conv_transpose1_bn': {'scale': (128,), 'bias': (128,)},
+          'conv_transpose2': {'kernel': (4, 4, 128, 1), 'bias': (1,)},
+      },
+      'discriminator': {
+          'conv1': {'kernel': (4, 4, 1, 64), 'bias': (64,)},
+          'conv2': {'kernel': (4, 4, 64, 128)},
+          'conv2_bn': {'scale': (128,), 'bias': (128,)},
+          'dense': {'kernel': (6272, 1), 'bias': (1,)},
+      },
+  }
+
+
+def test_dcgan_initialization_statistics():
+  params = models.Generator().init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)['params']
+  # 524,288 weights from N(0, 0.02): the sample std is within 1% of 0.02.
+  kernel = np.asarray(params['conv_transpose1']['kernel'])
+  assert abs(kernel.std() - 0.02) < 0.0002
+  assert abs(kernel.mean()) < 0.0002
+  scale = np.asarray(params['project_bn']['scale'])
+  assert abs(scale.mean() - 1.0) < 0.01
+  assert 0.01 < scale.std() < 0.03
+  np.testing.assert_array_equal(params['conv_transpose2']['bias'], np.zeros(1, np.float32))
+
+
+def test_batch_norm_matches_hand_computation():
+  # Two channels, four samples: channel 0 = [1, 2, 3, 6], channel 1 = [0, 0, 4, 4].
+  x = jnp.array([[1.0, 0.0], [2.0, 0.0], [3.0, 4.0], [6.0, 4.0]])
+  norm = models.BatchNorm()
+  variables = norm.init(jax.random.PRNGKey(0), x, use_running_average=False)
+  variables = {'params': {'scale': jnp.ones(2), 'bias': jnp.zeros(2)},
+               'batch_stats': variables['batch_stats']}
+  y, updates = norm.apply(variables, x, use_running_average=False, mutable=['batch_stats'])
+
+  # Channel 0: mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5, unbiased 14 / 3.
+  # Channel 1: mean 2, biased variance 4, unbiased 16 / 3.
+  expected_y0 = (np.array([1.0, 2.0, 3.0, 6.0]) - 3.0) / np.sqrt(3.5 + 1e-5)
+  np.testing.assert_allclose(y[:, 0], expected_y0, rtol=1e-6)
+  np.testing.assert_allclose(updates['batch_stats']['mean'], [0.1 * 3.0, 0.1 * 2.0], rtol=1e-6)
+  np.testing.assert_allclose(updates['batch_stats']['var'],
+                             [0.9 + 0.1 * 14 / 3, 0.9 + 0.1 * 16 / 3], rtol=1e-6)
+
+
+def test_batch_norm_eval_uses_running_statistics():
+  x = jnp.array([[1.0], [3.0]])
+  variables = {'params': {'scale': jnp.array([2.0]), 'bias': jnp.array([0.5])},
+               'batch_stats': {'mean': jnp.array([1.0]), 'var': jnp.array([4.0])}}
+  y = models.BatchNorm().apply(variables, x, use_running_average=True)
+  np.testing.assert_allclose(y[:, 0], [0.5, 2.0 * 2.0 / np.sqrt(4.0 + 1e-5) + 0.5], rtol=1e-6)
+
+
+@pytest.fixture
+def enable_x64():
+  jax.config.update('jax_enable_x64', True)
+  yield
+  jax.config.update('jax_enable_x64', False)
+
+
+@pytest.mark.parametrize('in_features,out_features,size', [(8, 4, 7), (3, 3, 5), (4, 1, 14)])
+def test_conv_transpose_phases_equal_xla_in_float64(enable_x64, in_features, out_features, size):
+  del enable_x64
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, in_features), jnp.float64)
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, in_features, out_features),
+                             jnp.float64)
+
+  def apply(implementation, kernel, x):
+    layer = models.ConvTranspose(out_features, implementation=implementation,
+                                 param_dtype=jnp.float64)
+    return layer.apply({'params': {'kernel': kernel}}, x)
+
+  xla = apply('xla', kernel, x)
+  phases = apply('phases', kernel, x)
+  assert phases.shape == (2, 2 * size, 2 * size, out_features)
+  np.testing.assert_allclose(phases, xla, rtol=0, atol=1e-13)
+
+  # Gradients with respect to the kernel and the input agree too.
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), xla.shape, jnp.float64)
+  grad = lambda implementation: jax.grad(
+      lambda k, v: jnp.sum(apply(implementation, k, v) * cotangent), argnums=(0, 1))(kernel, x)
+  for xla_grad, phases_grad in zip(grad('xla'), grad('phases')):
+    np.testing.assert_allclose(phases_grad, xla_grad, rtol=0, atol=1e-12)
+
+
+def test_conv_transpose_rejects_unknown_implementation():
+  layer = models.ConvTranspose(2, implementation='fft')
+  with pytest.raises(ValueError, match="invalid ConvTranspose implementation 'fft'"):
+    layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 3, 3, 2)))

@@ -1,0 +1,46 @@
+"""Tests of the PyTorch losses against hand-computed values."""
+
+import math
+
+import torch
+
+from torch_gan import losses
+
+
+def test_non_saturating_losses_at_zero_logits():
+  zeros = torch.zeros(4)
+  # sigmoid(0) = 1/2, so each cross-entropy term is log 2.
+  assert math.isclose(losses.non_saturating_discriminator_loss(zeros, zeros).item(),
+                      2 * math.log(2), rel_tol=1e-6)
+  assert math.isclose(losses.non_saturating_generator_loss(zeros).item(), math.log(2),
+                      rel_tol=1e-6)
+
+
+def test_non_saturating_losses_by_hand():
+  real = torch.tensor([2.0, -1.0], dtype=torch.float64)
+  fake = torch.tensor([0.5, -3.0], dtype=torch.float64)
+  softplus = lambda x: math.log1p(math.exp(x))
+  expected_d = (softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-3.0)) / 2
+  expected_g = (softplus(-0.5) + softplus(3.0)) / 2
+  assert math.isclose(losses.non_saturating_discriminator_loss(real, fake).item(), expected_d,
+                      rel_tol=1e-12)
+  assert math.isclose(losses.non_saturating_generator_loss(fake).item(), expected_g,
+                      rel_tol=1e-12)
+
+
+def test_non_saturating_losses_at_extreme_logits():
+  # A confident, correct discriminator: loss 2 exp(-100) = 7.44e-44, below
+  # float32's smallest normal number, so PyTorch returns it as a subnormal.
+  loss = losses.non_saturating_discriminator_loss(torch.tensor([100.0]), torch.tensor([-100.0]))
+  assert 0.0 < loss.item() < 1e-42
+  loss = losses.non_saturating_discriminator_loss(torch.tensor([100.0], dtype=torch.float64),
+                                                  torch.tensor([-100.0], dtype=torch.float64))
+  assert math.isclose(loss.item(), 2 * math.exp(-100), rel_tol=1e-12)
+  # A confident, wrong discriminator: loss 100 + 100, finite, not inf.
+  assert math.isclose(losses.non_saturating_discriminator_loss(
+      torch.tensor([-100.0]), torch.tensor([100.0])).item(), 200.0, rel_tol=1e-6)
+  assert math.isclose(losses.non_saturating_generator_loss(torch.tensor([-1000.0])).item(),
+                      1000.0, rel_tol=1e-6)
+  logits = torch.tensor([-1000.0, 1000.0], requires_grad=True)
+  losses.non_saturating_generator_loss(logits).backward()
+  torch.testing.assert_close(logits.grad, torch.tensor([-0.5, 0.0]), rtol=0, atol=1e-7)

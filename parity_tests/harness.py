@@ -1,0 +1,250 @@
+"""Matched JAX and PyTorch GANs, and comparisons that say which tensor differs and by how much."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from configs import default
+from jax_gan import train_step as jax_train_step
+from parity_tests import convert
+from torch_gan import train_step as torch_train_step
+
+FROM_TORCH = 'built in PyTorch'
+FROM_FLAX = 'built in Flax'
+DIRECTIONS = (FROM_TORCH, FROM_FLAX)
+
+
+def max_differences(actual, expected):
+  """Return (max absolute difference, max relative difference) between two arrays."""
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  absolute = np.abs(actual - expected)
+  relative = absolute / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+  return float(absolute.max(initial=0.0)), float(relative.max(initial=0.0))
+
+
+def assert_close(name, actual, expected, *, atol, rtol):
+  """Assert |actual - expected| <= atol + rtol |expected| elementwise, naming the tensor and the worst differences."""
+  actual = np.asarray(actual)
+  expected = np.asarray(expected)
+  if actual.shape != expected.shape:
+    raise AssertionError(f'{name}: shape {actual.shape} (JAX) != {expected.shape} (PyTorch)')
+  ok = np.abs(actual.astype(np.float64) - expected.astype(np.float64)) <= (
+      atol + rtol * np.abs(expected.astype(np.float64)))
+  if not np.all(ok):
+    max_abs, max_rel = max_differences(actual, expected)
+    raise AssertionError(
+        f'{name}: {int((~ok).sum())} of {ok.size} elements differ; max abs diff {max_abs:.3g}, '
+        f'max rel diff {max_rel:.3g}; tolerance atol={atol:g}, rtol={rtol:g}')
+
+
+def assert_close_in_norm(name, actual, expected, *, rtol):
+  """Assert ||actual - expected||_2 <= rtol ||expected||_2 over the whole tensor, naming it and the errors."""
+  actual = np.asarray(actual, np.float64)
+  expected = np.asarray(expected, np.float64)
+  if actual.shape != expected.shape:
+    raise AssertionError(f'{name}: shape {actual.shape} (JAX) != {expected.shape} (PyTorch)')
+  error = np.linalg.norm(actual - expected)
+  scale = np.linalg.norm(expected)
+  if not error <= rtol * scale:
+    max_abs, _ = max_differences(actual, expected)
+    raise AssertionError(
+        f'{name}: relative L2 error {error / max(scale, np.finfo(np.float64).tiny):.3g} > '
+        f'tolerance {rtol:g}; max abs diff {max_abs:.3g}')
+
+
+def assert_trees_close(prefix, actual_tree, expected_tree, *, atol=None, rtol=None, l2_rtol=None):
+  """Compare two nested dicts of arrays leaf by leaf, naming each leaf by its path.
+
+  With atol and rtol every element is checked; with l2_rtol each leaf's
+  relative L2 error is.
+  """
+  actual_leaves = dict(_flatten(actual_tree))
+  expected_leaves = dict(_flatten(expected_tree))
+  if actual_leaves.keys() != expected_leaves.keys():
+    raise AssertionError(f'{prefix}: leaves differ: {sorted(actual_leaves)} != {sorted(expected_leaves)}')
+  for path in sorted(expected_leaves):
+    name = f'{prefix}.{path}'
+    if l2_rtol is not None:
+      assert_close_in_norm(name, actual_leaves[path], expected_leaves[path], rtol=l2_rtol)
+    else:
+      assert_close(name, actual_leaves[path], expected_leaves[path], atol=atol, rtol=rtol)
+
+
+def _flatten(tree, prefix=''):
+  if isinstance(tree, dict) or hasattr(tree, 'items'):
+    for key, value in tree.items():
+      yield from _flatten(value, f'{prefix}.{key}' if prefix else str(key))
+  else:
+    yield prefix, np.asarray(tree)
+
+
+def nchw_to_nhwc(images: np.ndarray) -> np.ndarray:
+  return np.asarray(images).transpose(0, 2, 3, 1)
+
+
+def nhwc_to_nchw(images: np.ndarray) -> np.ndarray:
+  return np.asarray(images).transpose(0, 3, 1, 2)
+
+
+@dataclasses.dataclass
+class Pair:
+  """A JAX GAN and a PyTorch GAN that start from the same weights."""
+
+  config: object
+  gan: jax_train_step.GAN
+  jax_state: jax_train_step.TrainState
+  torch_gan: torch_train_step.GAN
+  torch_state: torch_train_step.TrainState
+  dtype: np.dtype
+
+
+def make_pair(direction: str, dtype=np.float32, seed: int = 0,
+              conv_transpose_implementation: str = 'phases', **config_overrides) -> Pair:
+  """Build both GANs from one seed: initialized in one framework and converted to the other.
+
+  float64 needs `jax_enable_x64`, which the caller sets.
+  """
+  config = default.get_config()
+  config.param_dtype = np.dtype(dtype).name
+  config.seed = seed
+  for name, value in config_overrides.items():
+    config[name] = value
+
+  gan = jax_train_step.create_gan(config)
+  gan = dataclasses.replace(gan, generator=gan.generator.clone(
+      conv_transpose_implementation=conv_transpose_implementation))
+  jax_state = jax.device_get(jax_train_step.create_train_state(
+      gan, jax.random.PRNGKey(seed), jnp.dtype(dtype)))
+  torch_state = torch_train_step.create_train_state(config, 'cpu', getattr(torch, config.param_dtype))
+
+  if direction == FROM_TORCH:
+    jax_state = convert.torch_state_to_jax(torch_state, jax_state)
+  elif direction == FROM_FLAX:
+    convert.jax_state_to_torch(jax_state, torch_state)
+  else:
+    raise ValueError(f'unknown direction {direction!r}')
+  jax_state = jax.tree.map(jnp.asarray, jax_state)
+  return Pair(config, gan, jax_state, torch_train_step.create_gan(config), torch_state,
+              np.dtype(dtype))
+
+
+def torch_variables(module, layers):
+  """Return a PyTorch module's parameters and BatchNorm statistics in the Flax layout."""
+  return convert.state_dict_to_flax(module.state_dict(), layers)
+
+
+def torch_gradients(module, layers):
+  """Return a PyTorch module's `.grad` fields in the Flax params layout."""
+  grads = {name: parameter.grad for name, parameter in module.named_parameters()}
+  return convert.params_to_flax(grads, layers)
+
+
+def torch_adam_moments(optimizer, module, layers):
+  """Return a PyTorch Adam's (exp_avg, exp_avg_sq) in the Flax params layout."""
+  state = optimizer.state_dict()['state']
+  names = convert.parameter_names(module.state_dict())
+  moments = []
+  for moment in ('exp_avg', 'exp_avg_sq'):
+    moments.append(convert.params_to_flax(
+        {name: state[index][moment] for index, name in enumerate(names)}, layers))
+  return tuple(moments)
+
+
+def random_inputs(batch: int, dtype, seed: int = 1, latent_dim: int = 100):
+  """Return (real images NHWC in [-1, 1], latent noise) from numpy, the same for both backends."""
+  rng = np.random.RandomState(seed)
+  images = rng.uniform(-1, 1, (batch, 28, 28, 1)).astype(dtype)
+  z = rng.standard_normal((batch, latent_dim)).astype(dtype)
+  return images, z
+
+
+def jax_generate(pair, z, train):
+  variables = {'params': pair.jax_state.generator.params,
+               'batch_stats': pair.jax_state.generator.batch_stats}
+  if train:
+    images, updates = pair.gan.generator.apply(variables, jnp.asarray(z), train=True,
+                                               mutable=['batch_stats'])
+    return np.asarray(images), jax.device_get(updates['batch_stats'])
+  return np.asarray(pair.gan.generator.apply(variables, jnp.asarray(z), train=False)), None
+
+
+def jax_discriminate(pair, images, train):
+  variables = {'params': pair.jax_state.discriminator.params,
+               'batch_stats': pair.jax_state.discriminator.batch_stats}
+  if train:
+    logits, updates = pair.gan.discriminator.apply(variables, jnp.asarray(images), train=True,
+                                                   mutable=['batch_stats'])
+    return np.asarray(logits), jax.device_get(updates['batch_stats'])
+  return np.asarray(pair.gan.discriminator.apply(variables, jnp.asarray(images), train=False)), None
+
+
+def torch_run(module, inputs, train):
+  module.train(train)
+  with torch.no_grad():
+    return module(torch.from_numpy(inputs)).numpy()
+
+
+def gradients_of_both(pair, images, z):
+  """Return the D and G losses and gradients on both sides, the gradients in the Flax layout."""
+  gan, state = pair.gan, pair.jax_state
+
+  def generate(generator_params):
+    return gan.generator.apply({'params': generator_params,
+                                'batch_stats': state.generator.batch_stats},
+                               z, train=True, mutable=['batch_stats'])[0]
+
+  def discriminate(discriminator_params, inputs):
+    return gan.discriminator.apply({'params': discriminator_params,
+                                    'batch_stats': state.discriminator.batch_stats},
+                                   inputs, train=True, mutable=['batch_stats'])[0]
+
+  fake = generate(state.generator.params)
+  d_loss, d_grads = jax.value_and_grad(lambda p: gan.discriminator_loss(
+      discriminate(p, images), discriminate(p, fake)))(state.discriminator.params)
+  g_loss, g_grads = jax.value_and_grad(lambda p: gan.generator_loss(
+      discriminate(state.discriminator.params, generate(p))))(state.generator.params)
+  jax_results = (float(d_loss), float(g_loss), jax.device_get(d_grads), jax.device_get(g_grads))
+
+  generator, discriminator = pair.torch_state.generator, pair.torch_state.discriminator
+  generator.train()
+  discriminator.train()
+  torch_fake = generator(torch.from_numpy(np.asarray(z)))
+  torch_images = torch.from_numpy(nhwc_to_nchw(images))
+  torch_d_loss = pair.torch_gan.discriminator_loss(discriminator(torch_images),
+                                                   discriminator(torch_fake.detach()))
+  torch_d_loss.backward()
+  d_grads = torch_gradients(discriminator, convert.DISCRIMINATOR_LAYERS)
+  discriminator.zero_grad()
+  torch_g_loss = pair.torch_gan.generator_loss(discriminator(torch_fake))
+  torch_g_loss.backward()
+  g_grads = torch_gradients(generator, convert.GENERATOR_LAYERS)
+  torch_results = (torch_d_loss.item(), torch_g_loss.item(), d_grads, g_grads)
+  return jax_results, torch_results
+
+
+NUM_TRAINING_STEPS = 20
+TRAINING_BATCH = 32
+
+
+def train_both(pair, real_images, num_steps=NUM_TRAINING_STEPS, batch=TRAINING_BATCH):
+  """Run `num_steps` full D-then-G steps on both sides; return the per-step losses of each."""
+  jax_step = jax.jit(lambda state, images, z: jax_train_step.train_step_with_noise(
+      state, images, z, gan=pair.gan))
+  rng = np.random.RandomState(7)
+  jax_losses_per_step, torch_losses_per_step = [], []
+  state = pair.jax_state
+  for step in range(num_steps):
+    images = real_images[step * batch:(step + 1) * batch].astype(pair.dtype)
+    z = rng.standard_normal((batch, pair.config.latent_dim)).astype(pair.dtype)
+    state, metrics = jax_step(state, jnp.asarray(images), jnp.asarray(z))
+    jax_losses_per_step.append((float(metrics['d_loss']), float(metrics['g_loss'])))
+    _, torch_metrics = torch_train_step.train_step_with_noise(
+        pair.torch_state, torch.from_numpy(nhwc_to_nchw(images)), torch.from_numpy(z),
+        gan=pair.torch_gan)
+    torch_losses_per_step.append((torch_metrics['d_loss'].item(), torch_metrics['g_loss'].item()))
+  pair.jax_state = jax.device_get(state)
+  return np.array(jax_losses_per_step), np.array(torch_losses_per_step)

@@ -19,13 +19,6 @@ from jax_gan import train_step as train_step_lib
 BACKEND = 'jax'
 
 
-def run_keys(state: train_step_lib.TrainState):
-  """Derive the run's shuffle, noise and sample keys from the root key stored in `state`."""
-  root = jax.random.wrap_key_data(state.rng)
-  return (jax.random.fold_in(root, 0), jax.random.fold_in(root, 1),
-          jax.random.fold_in(root, 2))
-
-
 def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step_lib.TrainState:
   """Train a GAN as `config` says, writing metrics, sample grids and checkpoints to `workdir`.
 
@@ -65,21 +58,17 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   if resume:
     run_directory.drop_metrics_after(run_dir.metrics_file, start_step)
 
-  shuffle_key, noise_key, sample_key = run_keys(state)
+  shuffle_key, _, sample_key = train_step_lib.run_keys(state.rng)
   sample_noise = jax.random.normal(sample_key, (config.num_samples, config.latent_dim),
                                    param_dtype)
   generate = jax.jit(lambda generator: train_step_lib.generate_samples(gan, generator, sample_noise))
 
-  def batch_for_step(step, permutation):
-    return input_pipeline.get_batch(images, permutation, step % steps_per_epoch,
-                                    config.batch_size, param_dtype)
-
   # Compile ahead of time, so that the compile time is reported apart and the
   # first log interval's img/s measures training alone.
   compile_start = time.perf_counter()
-  train_step = train_step_lib.make_train_step(gan).lower(
-      state, batch_for_step(start_step, jnp.arange(num_images)),
-      jax.random.fold_in(noise_key, start_step)).compile()
+  train_step = train_step_lib.make_train_step_on_dataset(
+      gan, steps_per_epoch, config.batch_size).lower(
+          state, images, input_pipeline.epoch_permutation(shuffle_key, 0, num_images)).compile()
   logging.info('Compiled the train step in %.1f s on %s.', time.perf_counter() - compile_start,
                jax.devices()[0].device_kind)
   logging.info('Training %d steps from step %d, %d steps per epoch, batch %d.',
@@ -93,8 +82,7 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     if epoch not in permutation_cache:
       permutation_cache.clear()
       permutation_cache[epoch] = input_pipeline.epoch_permutation(shuffle_key, epoch, num_images)
-    state, metrics = train_step(state, batch_for_step(step, permutation_cache[epoch]),
-                                jax.random.fold_in(noise_key, step))
+    state, metrics = train_step(state, images, permutation_cache[epoch])
     return metrics
 
   def read_metrics(pending_metrics):

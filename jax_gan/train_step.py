@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax_gan import input_pipeline
 from jax_gan import losses
 from jax_gan import models
 
@@ -198,6 +199,41 @@ def train_step_with_noise(state: TrainState, batch: jax.Array, z: jax.Array, *, 
 def make_train_step(gan: GAN):
   """Return `train_step` bound to `gan` and jit-compiled, the old state donated."""
   return jax.jit(functools.partial(train_step, gan=gan), donate_argnums=0)
+
+
+def run_keys(rng: jax.Array):
+  """Derive the run's (shuffle, noise, sample) keys from the raw root key data in TrainState.rng."""
+  root = jax.random.wrap_key_data(rng)
+  return tuple(jax.random.fold_in(root, purpose) for purpose in range(3))
+
+
+def train_step_on_dataset(state: TrainState, images: jax.Array, permutation: jax.Array, *,
+                          gan: GAN, steps_per_epoch: int, batch_size: int) -> tuple:
+  """Take batch number `state.step % steps_per_epoch` of the epoch's order and run `train_step` on it.
+
+  The batch index and the step's noise key come from `state.step` on the
+  device, so a step copies nothing from the host.
+
+  Args:
+    state: the current training state.
+    images: (N, 28, 28, 1) uint8 training images on the device.
+    permutation: (N,) image order of the current epoch.
+    gan: networks, optimizers and losses (static).
+    steps_per_epoch: full batches per epoch (static).
+    batch_size: B (static).
+  """
+  _, noise_key, _ = run_keys(state.rng)
+  dtype = jax.tree.leaves(state.generator.params)[0].dtype
+  batch = input_pipeline.get_batch(images, permutation, state.step % steps_per_epoch, batch_size,
+                                   dtype)
+  return train_step(state, batch, jax.random.fold_in(noise_key, state.step), gan=gan)
+
+
+def make_train_step_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int):
+  """Return `train_step_on_dataset` with its static arguments bound, jit-compiled, the old state donated."""
+  return jax.jit(functools.partial(train_step_on_dataset, gan=gan,
+                                   steps_per_epoch=steps_per_epoch, batch_size=batch_size),
+                 donate_argnums=0)
 
 
 def generate_samples(gan: GAN, generator: ModelState, z: jax.Array) -> jax.Array:

@@ -212,7 +212,7 @@ def gradients_of_both(pair, images, z):
   generator, discriminator = pair.torch_state.generator, pair.torch_state.discriminator
   generator.train()
   discriminator.train()
-  torch_fake = generator(torch.from_numpy(np.asarray(z)))
+  torch_fake = generator(torch.from_numpy(np.array(z)))
   torch_images = torch.from_numpy(nhwc_to_nchw(images))
   torch_d_loss = pair.torch_gan.discriminator_loss(discriminator(torch_images),
                                                    discriminator(torch_fake.detach()))

@@ -58,7 +58,8 @@ def load_train_images(data_dir: str, download: bool) -> np.ndarray:
     # TFDS raises AssertionError, tf.errors.* and OSError subclasses here;
     # all mean the same to the user: no readable MNIST in that folder.
     summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    raise InputError(f'cannot read MNIST with TFDS from {where} ({summary}); {hint}') from error
+    action = 'read or download' if download else 'read'
+    raise InputError(f'cannot {action} MNIST with TFDS from {where} ({summary}); {hint}') from error
 
   if images.shape != (NUM_TRAIN_IMAGES, 28, 28, 1) or images.dtype != np.uint8:
     raise InputError(f'MNIST in {where} has images of shape {images.shape} and dtype '

@@ -45,7 +45,8 @@ def load_train_images(data_dir: str, download: bool) -> torch.Tensor:
     # torchvision raises RuntimeError for missing files, and ValueError,
     # OSError or URLError for corrupt files or a failed download.
     summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    raise InputError(f'cannot read MNIST with torchvision from {root} ({summary}); '
+    action = 'read or download' if download else 'read'
+    raise InputError(f'cannot {action} MNIST with torchvision from {root} ({summary}); '
                      f'{hint}') from error
 
   if tuple(images.shape) != (NUM_TRAIN_IMAGES, 28, 28) or images.dtype != torch.uint8:

@@ -35,6 +35,9 @@ def _define_flags() -> None:
       'workdir', None, 'Directory for the run: metrics, sample grids, loss curve, checkpoints.')
   _flag_holders['resume'] = flags.DEFINE_bool(
       'resume', False, 'Continue the run in --workdir from its latest checkpoint.')
+  # --help lists the key flags of the main module, named by sys.argv[0].
+  for name in ('config', 'workdir', 'resume'):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
 
 
 def _describe(error: BaseException) -> str:
@@ -81,6 +84,9 @@ def run(train_and_evaluate: Callable[..., object]) -> None:
   """Parse the flags and call `train_and_evaluate(config, workdir, resume)`, turning InputError into exit code 2."""
   try:
     _define_flags()
+  except (AttributeError, KeyError) as error:
+    exit_with_error(f'invalid --config override: unknown config field {_describe(error)}; '
+                    'configs/default.py lists every field')
   except Exception as error:  # pylint: disable=broad-except
     exit_with_error(f'invalid --config: {_describe(error)}')
 

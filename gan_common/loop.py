@@ -38,9 +38,10 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
   pending_metrics = []
   interval_start = epoch_start = time.perf_counter()
   interval_first_step = epoch_first_step = start_step
-  # Redrawn often on a terminal, rarely when stderr goes to a log file.
+  # A progress bar on a terminal; a log line per interval when stderr goes to a file.
+  interactive = sys.stderr.isatty()
   progress = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
-                       mininterval=0.1 if sys.stderr.isatty() else 30.0)
+                       disable=not interactive)
   for step in range(start_step, total_steps):
     pending_metrics.append(run_step(step))
     progress.update(1)
@@ -56,10 +57,15 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
       metrics_writer.write({'step': completed, 'epoch': epoch, 'img_per_s': img_per_s, **means})
       progress.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}",
                            img_per_s=f'{img_per_s:.0f}')
+      if not interactive:
+        logging.info('Step %d/%d: d_loss %.4f, g_loss %.4f, %.0f img/s.', completed, total_steps,
+                     means['d_loss'], means['g_loss'], img_per_s)
       pending_metrics = []
       interval_start, interval_first_step = time.perf_counter(), completed
 
     if end_of_epoch or end_of_training:
+      if interactive:
+        progress.clear()
       seconds = time.perf_counter() - epoch_start
       steps_done = completed - epoch_first_step
       logging.info('Epoch %d: %d steps in %.1f s, %.1f ms/step, %.0f img/s; '

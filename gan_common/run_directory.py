@@ -112,7 +112,15 @@ def write_json_atomically(path: str, value) -> None:
   with tempfile.NamedTemporaryFile('w', dir=directory, delete=False, suffix='.tmp') as f:
     json.dump(value, f, indent=2, sort_keys=True)
     f.write('\n')
+  make_readable(f.name)
   os.replace(f.name, path)
+
+
+def make_readable(path: str) -> None:
+  """Give a file made by `tempfile` (mode 0600) the mode an ordinary `open` would give it."""
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(path, 0o666 & ~umask)
 
 
 class MetricsWriter:

@@ -6,6 +6,7 @@ here, and its GPUs are hidden from it, so it runs on the CPU alone.
 
 import os
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,6 +65,7 @@ def load_train_images(data_dir: str, download: bool) -> np.ndarray:
   if images.shape != (NUM_TRAIN_IMAGES, 28, 28, 1) or images.dtype != np.uint8:
     raise InputError(f'MNIST in {where} has images of shape {images.shape} and dtype '
                      f'{images.dtype}, expected ({NUM_TRAIN_IMAGES}, 28, 28, 1) uint8')
+  logging.info('Read %d MNIST training images with TFDS from %s.', len(images), where)
   return images
 
 

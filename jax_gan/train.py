@@ -71,8 +71,9 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
           state, images, input_pipeline.epoch_permutation(shuffle_key, 0, num_images)).compile()
   logging.info('Compiled the train step in %.1f s on %s.', time.perf_counter() - compile_start,
                jax.devices()[0].device_kind)
-  logging.info('Training %d steps from step %d, %d steps per epoch, batch %d.',
-               total_steps, start_step, steps_per_epoch, config.batch_size)
+  logging.info('Training steps %d to %d (%d steps), %d steps per epoch, batch %d.',
+               start_step + 1, total_steps, total_steps - start_step, steps_per_epoch,
+               config.batch_size)
 
   permutation_cache = {}
 

@@ -261,6 +261,8 @@ def _convert_run(source: str, target: str) -> str:
     raise InputError(f'{source_dir.run_file} names backend {backend!r}, expected jax or torch')
   config = ml_collections.ConfigDict(run['config'])
   other = 'torch' if backend == 'jax' else 'jax'
+  if os.path.exists(target_dir.run_file):
+    raise InputError(f'--target {target_dir.workdir} already holds a run; choose a new directory')
   target_dir.check(other, config, resume=False)
 
   dtype = jnp.dtype(config.param_dtype)

@@ -1,4 +1,4 @@
-"""Print where the JAX and the PyTorch GAN part, layer by layer.
+"""Print the differences between the JAX and the PyTorch GAN, layer by layer.
 
     python -m parity_tests.report [--dtype=float64] [--steps=3] [--direction=torch]
 
@@ -116,7 +116,8 @@ def format_report(rows, steps: int) -> str:
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--dtype', choices=('float32', 'float64'), default='float32')
+  parser.add_argument('--dtype', choices=('float32', 'float64'), default='float32',
+                      help='dtype of parameters and inputs on both sides (default float32)')
   parser.add_argument('--steps', type=int, default=3,
                       help='training steps before the parameters are compared (default 3)')
   parser.add_argument('--direction', choices=('torch', 'flax'), default='torch',

@@ -7,6 +7,7 @@ import tempfile
 
 import torch
 
+from gan_common import run_directory
 from gan_common.errors import InputError
 from torch_gan.train_step import TrainState
 
@@ -36,6 +37,7 @@ def save(directory: str, state: TrainState) -> None:
   }
   with tempfile.NamedTemporaryFile(dir=directory, suffix='.tmp', delete=False) as f:
     torch.save(payload, f)
+  run_directory.make_readable(f.name)
   os.replace(f.name, os.path.join(directory, f'checkpoint_{state.step:07d}.pt'))
 
   files = _checkpoint_files(directory)

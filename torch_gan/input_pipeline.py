@@ -3,6 +3,7 @@
 import functools
 import os
 
+from absl import logging
 import numpy as np
 import torch
 import torchvision
@@ -52,6 +53,7 @@ def load_train_images(data_dir: str, download: bool) -> torch.Tensor:
   if tuple(images.shape) != (NUM_TRAIN_IMAGES, 28, 28) or images.dtype != torch.uint8:
     raise InputError(f'MNIST in {root} has images of shape {tuple(images.shape)} and dtype '
                      f'{images.dtype}, expected ({NUM_TRAIN_IMAGES}, 28, 28) uint8')
+  logging.info('Read %d MNIST training images with torchvision from %s.', len(images), root)
   return images.unsqueeze(1)  # (60000, 1, 28, 28)
 
 

@@ -68,8 +68,9 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     return input_pipeline.get_batch(images, permutation, step % steps_per_epoch,
                                     config.batch_size, dtype)
 
-  logging.info('Training %d steps from step %d, %d steps per epoch, batch %d, on %s.',
-               total_steps, start_step, steps_per_epoch, config.batch_size, device)
+  logging.info('Training steps %d to %d (%d steps), %d steps per epoch, batch %d, on %s.',
+               start_step + 1, total_steps, total_steps - start_step, steps_per_epoch,
+               config.batch_size, device)
   permutation_cache = {}
 
   def run_step(step):

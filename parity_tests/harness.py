@@ -83,11 +83,12 @@ def _flatten(tree, prefix=''):
 
 
 def nchw_to_nhwc(images: np.ndarray) -> np.ndarray:
-  return np.asarray(images).transpose(0, 2, 3, 1)
+  # A writable copy: JAX arrays are read-only, and torch.from_numpy warns about those.
+  return np.array(np.asarray(images).transpose(0, 2, 3, 1))
 
 
 def nhwc_to_nchw(images: np.ndarray) -> np.ndarray:
-  return np.asarray(images).transpose(0, 3, 1, 2)
+  return np.array(np.asarray(images).transpose(0, 3, 1, 2))
 
 
 @dataclasses.dataclass

@@ -131,7 +131,7 @@ def test_workdir_with_a_run_is_refused_without_resume(finished_run, data_dir):
   backend, workdir = finished_run
   before = digest_tree(workdir)
   process = run_cli(backend, f'--workdir={workdir}', f'--config.data_dir={data_dir}', *SHORT_RUN)
-  assert_input_error(process, 'already holds a run', '--resume')
+  assert_input_error(process, 'already contains a run', '--resume')
   assert digest_tree(workdir) == before
 
 
@@ -141,7 +141,7 @@ def test_resume_by_the_other_backend_is_refused(finished_run, data_dir):
   before = digest_tree(workdir)
   process = run_cli(other, f'--workdir={workdir}', f'--config.data_dir={data_dir}', '--resume',
                     *SHORT_RUN)
-  assert_input_error(process, f"holds a '{backend}' run")
+  assert_input_error(process, f"contains a '{backend}' run")
   assert digest_tree(workdir) == before
 
 

@@ -36,7 +36,7 @@ class RunDirectory:
   def check(self, backend: str, config, resume: bool) -> None:
     """Check that the workdir can take this run, writing nothing.
 
-    A fresh run needs a workdir that holds no run yet. A resumed run needs a
+    A fresh run needs a workdir that contains no run yet. A resumed run needs a
     run of the same backend whose config differs at most in the training
     length.
 
@@ -53,7 +53,7 @@ class RunDirectory:
         raise InputError(f'nothing to resume: {self.run_file} not found; '
                          'drop --resume to start a new run')
       if existing_run.get('backend') != backend:
-        raise InputError(f'cannot resume: workdir {self.workdir} holds a '
+        raise InputError(f'cannot resume: workdir {self.workdir} contains a '
                          f'{existing_run.get("backend")!r} run, not a {backend!r} one')
       changed = configuration.changed_fields(existing_run.get('config', {}), config)
       if changed:
@@ -61,7 +61,7 @@ class RunDirectory:
                          f'{existing_run["config"].get(changed[0])!r} in {self.run_file} and '
                          f'{config.get(changed[0])!r} now; only num_epochs and num_steps may change')
     elif existing_run is not None or self._has_run_outputs():
-      raise InputError(f'workdir {self.workdir} already holds a run; pass --resume to '
+      raise InputError(f'workdir {self.workdir} already contains a run; pass --resume to '
                        'continue it or choose another --workdir')
 
     self._check_writable()

@@ -118,10 +118,10 @@ def _conv_transpose_by_phases(x, kernel):
   """Compute the stride-2, kernel-4, padding-(2, 2) transposed convolution as four stride-1 convolutions.
 
   With the input dilated by 2 and padded by 2, output row 2m reads input rows
-  m - 1 and m through kernel rows 0 and 2, and output row 2m + 1 reads input
-  rows m and m + 1 through kernel rows 1 and 3; columns work the same way.
-  So the even phase pads the input by one row before it and the odd phase by
-  one row after it.
+  m - 1 and m through kernel rows 0 and 2. Output row 2m + 1 reads input rows
+  m and m + 1 through kernel rows 1 and 3, and columns work the same way. So
+  the even phase pads the input by one row before it and the odd phase by one
+  row after it.
   """
   batch, height, width, _ = x.shape
   padding_for_phase = {0: (1, 0), 1: (0, 1)}

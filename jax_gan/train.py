@@ -20,7 +20,7 @@ BACKEND = 'jax'
 
 
 def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step_lib.TrainState:
-  """Train a GAN as `config` says, writing metrics, sample grids and checkpoints to `workdir`.
+  """Train a GAN as `config` specifies, writing metrics, sample grids and checkpoints to `workdir`.
 
   Returns:
     The final TrainState.

@@ -196,7 +196,7 @@ def adam_state_to_optax(torch_optimizer_state, state_dict, layers, template):
     template: an optax.adam state of the same model, e.g. `optimizer.init(params)`.
   """
   if not torch_optimizer_state['state']:
-    return template  # A fresh Adam: optax's zero moments and count 0 say the same.
+    return template  # A fresh Adam: optax's zero moments and count 0 are equivalent.
   names = parameter_names(state_dict)
   moments = {'exp_avg': {}, 'exp_avg_sq': {}}
   steps = set()
@@ -262,7 +262,8 @@ def _convert_run(source: str, target: str) -> str:
   config = ml_collections.ConfigDict(run['config'])
   other = 'torch' if backend == 'jax' else 'jax'
   if os.path.exists(target_dir.run_file):
-    raise InputError(f'--target {target_dir.workdir} already holds a run; choose a new directory')
+    raise InputError(f'--target {target_dir.workdir} already contains a run; '
+                     'choose a new directory')
   target_dir.check(other, config, resume=False)
 
   dtype = jnp.dtype(config.param_dtype)

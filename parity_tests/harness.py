@@ -1,4 +1,4 @@
-"""Matched JAX and PyTorch GANs, and comparisons that say which tensor differs and by how much."""
+"""Matched JAX and PyTorch GANs, and comparisons that name the tensor that differs and by how much."""
 
 import dataclasses
 

@@ -21,8 +21,13 @@ def get_config():
   config.discriminator_features = 64
 
   # Loss: 'non_saturating' is binary cross-entropy on logits with the
-  # generator maximizing log D(G(z)).
+  # generator maximizing log D(G(z)); 'minimax' has the generator minimize
+  # log(1 - D(G(z))) instead; 'least_squares' (LSGAN) and 'hinge' act on the
+  # raw discriminator outputs.
   config.loss = 'non_saturating'
+  # Target for real images in the cross-entropy losses; 0.9 is one-sided
+  # label smoothing. The other losses need 1.0.
+  config.real_label = 1.0
 
   # Adam for both networks, as in the DCGAN paper.
   config.learning_rate = 2e-4

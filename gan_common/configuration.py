@@ -8,7 +8,8 @@ from configs import default
 from gan_common.errors import InputError
 
 MODELS = ('dcgan',)
-LOSSES = ('non_saturating',)
+LOSSES = ('minimax', 'non_saturating', 'least_squares', 'hinge')
+CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')
 PARAM_DTYPES = ('float32', 'float64')
 MATMUL_PRECISIONS = ('highest', 'high')
 
@@ -63,6 +64,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
   _check_choice(config, 'model', MODELS)
   _check_choice(config, 'loss', LOSSES)
+  if not 0 < config.real_label <= 1:
+    raise InputError(f'config.real_label must be in (0, 1], got {config.real_label}')
+  if config.real_label != 1 and config.loss not in CROSS_ENTROPY_LOSSES:
+    raise InputError(f'config.real_label is {config.real_label}, but label smoothing applies '
+                     f'only to the losses {", ".join(CROSS_ENTROPY_LOSSES)}, not to '
+                     f'{config.loss!r}; set it to 1.0')
   _check_choice(config, 'param_dtype', PARAM_DTYPES)
   _check_choice(config, 'matmul_precision', MATMUL_PRECISIONS)
 

@@ -1,5 +1,8 @@
 """Tests of config validation."""
 
+import importlib
+import os
+
 import pytest
 
 from configs import dcgan_mnist
@@ -9,8 +12,23 @@ from gan_common.errors import InputError
 
 
 def test_shipped_configs_are_valid():
-  configuration.validate(default.get_config())
-  configuration.validate(dcgan_mnist.get_config())
+  configs_dir = os.path.dirname(default.__file__)
+  names = sorted(name[:-3] for name in os.listdir(configs_dir)
+                 if name.endswith('.py') and name != '__init__.py')
+  assert 'dcgan_hinge' in names
+  for name in names:
+    module = importlib.import_module(f'configs.{name}')
+    configuration.validate(module.get_config())
+
+
+def test_label_smoothing_needs_a_cross_entropy_loss():
+  config = default.get_config()
+  config.real_label = 0.9
+  configuration.validate(config)
+  config.loss = 'hinge'
+  with pytest.raises(InputError, match="label smoothing applies only to the losses minimax, "
+                     "non_saturating, not to 'hinge'"):
+    configuration.validate(config)
 
 
 def test_default_config_is_the_tutorial_setup():
@@ -29,7 +47,10 @@ def test_default_config_is_the_tutorial_setup():
     ('batch_size', 60001, 'config.batch_size must be at most 60000'),
     ('learning_rate', 0.0, 'config.learning_rate must be positive'),
     ('beta2', 1.0, r'config.beta2 must be in \[0, 1\)'),
-    ('loss', 'hinge', "config.loss must be one of 'non_saturating', got 'hinge'"),
+    ('loss', 'wasserstein', "config.loss must be one of 'minimax', 'non_saturating', "
+     "'least_squares', 'hinge', got 'wasserstein'"),
+    ('real_label', 0.0, r'config.real_label must be in \(0, 1\], got 0.0'),
+    ('real_label', 1.5, r'config.real_label must be in \(0, 1\], got 1.5'),
     ('param_dtype', 'float16', 'config.param_dtype must be one of'),
     ('matmul_precision', 'medium', 'config.matmul_precision must be one of'),
 ])

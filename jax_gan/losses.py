@@ -9,21 +9,26 @@ import jax
 import jax.numpy as jnp
 
 
-def non_saturating_discriminator_loss(real_logits, fake_logits):
-  """Binary cross-entropy of the discriminator, real images labelled 1 and generated ones 0.
+def non_saturating_discriminator_loss(real_logits, fake_logits, real_label=1.0):
+  """Binary cross-entropy of the discriminator, real images labelled t and generated ones 0.
 
-  L_D = -mean(log sigmoid(D(x))) - mean(log(1 - sigmoid(D(G(z)))))
-      = -mean(log_sigmoid(D(x))) - mean(log_sigmoid(-D(G(z))))
-  (Goodfellow et al., 2014, eq. 1, as a loss to minimize.)
+  L_D = -mean(t log sigmoid(D(x)) + (1 - t) log(1 - sigmoid(D(x))))
+        - mean(log(1 - sigmoid(D(G(z)))))
+      = -mean(t log_sigmoid(D(x)) + (1 - t) log_sigmoid(-D(x))) - mean(log_sigmoid(-D(G(z))))
+  (Goodfellow et al., 2014, eq. 1, as a loss to minimize.) The minimax and the
+  non-saturating GAN share this discriminator loss. t < 1 is one-sided label
+  smoothing (Salimans et al., 2016, section 3.4), usually t = 0.9.
 
   Args:
     real_logits: (B,) discriminator logits of real images.
     fake_logits: (B,) discriminator logits of generated images.
+    real_label: t, the target for real images.
 
   Returns:
     Scalar loss, the sum of the two batch means.
   """
-  return -jnp.mean(jax.nn.log_sigmoid(real_logits)) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
+  real_term = real_label * jax.nn.log_sigmoid(real_logits) + (1 - real_label) * jax.nn.log_sigmoid(-real_logits)
+  return -jnp.mean(real_term) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
 
 
 def non_saturating_generator_loss(fake_logits):
@@ -42,7 +47,84 @@ def non_saturating_generator_loss(fake_logits):
   return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
 
 
+def minimax_generator_loss(fake_logits):
+  """Saturating generator loss of the original minimax game: G minimizes log(1 - D(G(z))).
+
+  L_G = mean(log(1 - sigmoid(D(G(z))))) = mean(log_sigmoid(-D(G(z))))
+  (Goodfellow et al., 2014, eq. 1.) Its gradient vanishes while the
+  discriminator rejects the samples confidently.
+
+  Args:
+    fake_logits: (B,) discriminator logits of generated images.
+
+  Returns:
+    Scalar loss, at most 0.
+  """
+  return jnp.mean(jax.nn.log_sigmoid(-fake_logits))
+
+
+def least_squares_discriminator_loss(real_logits, fake_logits):
+  """Least-squares discriminator loss (LSGAN, Mao et al., 2017, eq. 9 with a = 0, b = c = 1).
+
+  L_D = 1/2 mean((D(x) - 1)^2) + 1/2 mean(D(G(z))^2), on raw outputs, no sigmoid.
+
+  Args:
+    real_logits: (B,) discriminator outputs of real images.
+    fake_logits: (B,) discriminator outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return 0.5 * jnp.mean((real_logits - 1) ** 2) + 0.5 * jnp.mean(fake_logits ** 2)
+
+
+def least_squares_generator_loss(fake_logits):
+  """Least-squares generator loss (LSGAN, Mao et al., 2017, eq. 9 with c = 1).
+
+  L_G = 1/2 mean((D(G(z)) - 1)^2)
+
+  Args:
+    fake_logits: (B,) discriminator outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return 0.5 * jnp.mean((fake_logits - 1) ** 2)
+
+
+def hinge_discriminator_loss(real_logits, fake_logits):
+  """Hinge discriminator loss (Lim and Ye, 2017; Miyato et al., 2018, eq. 16).
+
+  L_D = mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))
+
+  Args:
+    real_logits: (B,) discriminator outputs of real images.
+    fake_logits: (B,) discriminator outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return jnp.mean(jax.nn.relu(1 - real_logits)) + jnp.mean(jax.nn.relu(1 + fake_logits))
+
+
+def hinge_generator_loss(fake_logits):
+  """Hinge generator loss: L_G = -mean(D(G(z))).
+
+  Args:
+    fake_logits: (B,) discriminator outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return -jnp.mean(fake_logits)
+
+
 # Config field `loss` -> (discriminator loss, generator loss).
 LOSSES = {
+    'minimax': (non_saturating_discriminator_loss, minimax_generator_loss),
     'non_saturating': (non_saturating_discriminator_loss, non_saturating_generator_loss),
+    'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
+    'hinge': (hinge_discriminator_loss, hinge_generator_loss),
 }
+# Losses whose discriminator loss is a binary cross-entropy and takes `real_label`.
+CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')

@@ -45,3 +45,51 @@ def test_non_saturating_losses_at_extreme_logits():
                              rtol=1e-6)
   grad = jax.grad(lambda x: losses.non_saturating_generator_loss(x))(jnp.array([-1000.0, 1000.0]))
   np.testing.assert_allclose(grad, [-0.5, 0.0], atol=1e-7)
+
+
+def _softplus(x):
+  return np.log1p(np.exp(x))
+
+
+@pytest.mark.parametrize('jit', [False, True])
+def test_other_losses_by_hand(jit):
+  real = jnp.array([2.0, -1.0])
+  fake = jnp.array([0.5, -3.0])
+  expected = {
+      # mean(log(1 - sigmoid(f))) = -mean(softplus(f))
+      'minimax': (None, -(_softplus(0.5) + _softplus(-3.0)) / 2),
+      # 1/2 mean([1, 4]) + 1/2 mean([0.25, 9]) and 1/2 mean([0.25, 16])
+      'least_squares': (3.5625, 4.0625),
+      # mean(relu([-1, 2])) + mean(relu([1.5, -2])) and -mean([0.5, -3])
+      'hinge': (1.75, 1.25),
+  }
+  for name, (expected_d, expected_g) in expected.items():
+    d_loss, g_loss = losses.LOSSES[name]
+    if jit:
+      d_loss, g_loss = jax.jit(d_loss), jax.jit(g_loss)
+    if expected_d is not None:
+      np.testing.assert_allclose(d_loss(real, fake), expected_d, rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(g_loss(fake), expected_g, rtol=1e-6, err_msg=name)
+
+
+def test_label_smoothing_by_hand():
+  real = jnp.array([2.0, -1.0])
+  fake = jnp.array([0.5, -3.0])
+  # -mean(0.9 log sigmoid(x) + 0.1 log sigmoid(-x)) = mean(0.9 softplus(-x) + 0.1 softplus(x))
+  real_term = np.mean([0.9 * _softplus(-2.0) + 0.1 * _softplus(2.0),
+                       0.9 * _softplus(1.0) + 0.1 * _softplus(-1.0)])
+  fake_term = np.mean([_softplus(0.5), _softplus(-3.0)])
+  np.testing.assert_allclose(
+      losses.non_saturating_discriminator_loss(real, fake, real_label=0.9),
+      real_term + fake_term, rtol=1e-6)
+
+
+def test_other_losses_at_extreme_logits():
+  big = jnp.array([1000.0, -1000.0])
+  np.testing.assert_allclose(losses.minimax_generator_loss(big), -500.0, rtol=1e-6)
+  np.testing.assert_allclose(losses.least_squares_generator_loss(big), 0.5 * (999.0**2 + 1001.0**2) / 2,
+                             rtol=1e-6)
+  np.testing.assert_allclose(losses.hinge_discriminator_loss(big, -big), 1001.0, rtol=1e-6)
+  # The saturating loss: its gradient vanishes for a confidently rejected sample.
+  grad = jax.grad(losses.minimax_generator_loss)(jnp.array([-1000.0]))
+  assert float(grad[0]) == 0.0

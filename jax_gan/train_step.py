@@ -67,6 +67,8 @@ def create_gan(config) -> GAN:
 
   param_dtype = jnp.dtype(config.param_dtype)
   discriminator_loss, generator_loss = losses.LOSSES[config.loss]
+  if config.loss in losses.CROSS_ENTROPY_LOSSES:
+    discriminator_loss = functools.partial(discriminator_loss, real_label=config.real_label)
   adam = functools.partial(optax.adam, learning_rate=config.learning_rate,
                            b1=config.beta1, b2=config.beta2, eps=1e-8)
   return GAN(

@@ -50,12 +50,14 @@ FLOAT32_ADAM = (1e-7, 1e-5)
 # 20 float32 training steps drift apart: the branch differences above change
 # the gradients, Adam turns a sign difference of a near-zero gradient into a
 # 2 x lr difference of the update, and the two networks feed each other.
-# Measured with jax 0.10.2 and torch 2.14.1 on the CPU: per-step losses
-# within 4.2%, parameters and BatchNorm statistics within 11% relative L2
-# error, Adam first moments within 29%. The first step starts from identical
-# weights, so its losses agree like FLOAT32_FORWARD.
-FLOAT32_TRAINING_LOSS_RTOL = 0.1
-FLOAT32_TRAINING_STATE_L2 = 0.5
+# Measured with jax 0.10.2 and torch 2.14.1 on the CPU, over both directions:
+# per-step losses within 4.4% for the cross-entropy and least-squares losses
+# and within 18% for the hinge loss; parameters, BatchNorm statistics and
+# Adam moments within 0.32 relative L2 error, and 0.47 for the hinge loss.
+# The first step starts from identical weights, so its losses agree like
+# FLOAT32_FORWARD.
+FLOAT32_TRAINING_LOSS_RTOL = 0.25
+FLOAT32_TRAINING_STATE_L2 = 0.6
 
 DTYPES = {np.float32: 'float32', np.float64: 'float64'}
 FORWARD_TOLERANCE = {np.float32: FLOAT32_FORWARD, np.float64: FLOAT64_FORWARD}
@@ -109,10 +111,20 @@ def test_forward_outputs_match(dtype, direction, implementation):
                          atol=atol, rtol=rtol)
 
 
+LOSS_SETTINGS = {
+    'minimax': dict(loss='minimax'),
+    'non_saturating': dict(loss='non_saturating'),
+    'label_smoothing': dict(loss='non_saturating', real_label=0.9),
+    'least_squares': dict(loss='least_squares'),
+    'hinge': dict(loss='hinge'),
+}
+
+
+@pytest.mark.parametrize('loss', LOSS_SETTINGS)
 @pytest.mark.parametrize('direction', DIRECTIONS)
-def test_losses_and_gradients_match(dtype, direction):
+def test_losses_and_gradients_match(dtype, direction, loss):
   images, z = harness.random_inputs(16, dtype)
-  pair = harness.make_pair(direction, dtype)
+  pair = harness.make_pair(direction, dtype, **LOSS_SETTINGS[loss])
   (jax_d, jax_g, jax_d_grads, jax_g_grads), (torch_d, torch_g, torch_d_grads, torch_g_grads) = (
       harness.gradients_of_both(pair, jnp.asarray(images), jnp.asarray(z)))
 
@@ -133,12 +145,20 @@ def test_loss_functions_match(enable_x64, real, fake):
   del enable_x64
   real_logits = np.array([real, 0.5 * real, -1.0], np.float64)
   fake_logits = np.array([fake, 0.5 * fake, 2.0], np.float64)
-  pairs = [(jax_losses.non_saturating_discriminator_loss(jnp.asarray(real_logits), jnp.asarray(fake_logits)),
-            torch_losses.non_saturating_discriminator_loss(torch.from_numpy(real_logits), torch.from_numpy(fake_logits))),
-           (jax_losses.non_saturating_generator_loss(jnp.asarray(fake_logits)),
-            torch_losses.non_saturating_generator_loss(torch.from_numpy(fake_logits)))]
-  for name, (jax_value, torch_value) in zip(('discriminator loss', 'generator loss'), pairs):
-    harness.assert_close(name, float(jax_value), torch_value.item(), atol=0, rtol=1e-15)
+  jax_real, jax_fake = jnp.asarray(real_logits), jnp.asarray(fake_logits)
+  torch_real, torch_fake = torch.from_numpy(real_logits), torch.from_numpy(fake_logits)
+  for loss in jax_losses.LOSSES:
+    jax_d, jax_g = jax_losses.LOSSES[loss]
+    torch_d, torch_g = torch_losses.LOSSES[loss]
+    harness.assert_close(f'{loss} discriminator loss', float(jax_d(jax_real, jax_fake)),
+                         torch_d(torch_real, torch_fake).item(), atol=0, rtol=1e-15)
+    harness.assert_close(f'{loss} generator loss', float(jax_g(jax_fake)),
+                         torch_g(torch_fake).item(), atol=0, rtol=1e-15)
+  harness.assert_close(
+      'label-smoothed discriminator loss',
+      float(jax_losses.non_saturating_discriminator_loss(jax_real, jax_fake, real_label=0.9)),
+      torch_losses.non_saturating_discriminator_loss(torch_real, torch_fake, real_label=0.9).item(),
+      atol=0, rtol=1e-15)
 
 
 def test_batch_norm_running_statistics_match(dtype):
@@ -226,10 +246,11 @@ def assert_states_close(pair, **tolerance):
                                exp_avg_sq, **second_moment_tolerance)
 
 
+@pytest.mark.parametrize('loss', LOSS_SETTINGS)
 @pytest.mark.parametrize('direction', DIRECTIONS)
-def test_float64_training_runs_match(enable_x64, direction, real_images):
+def test_float64_training_runs_match(enable_x64, direction, loss, real_images):
   del enable_x64
-  pair = harness.make_pair(direction, np.float64)
+  pair = harness.make_pair(direction, np.float64, **LOSS_SETTINGS[loss])
   jax_history, torch_history = harness.train_both(pair, real_images)
   atol, rtol = FLOAT64_TRAINING
   for step in range(harness.NUM_TRAINING_STEPS):
@@ -239,9 +260,10 @@ def test_float64_training_runs_match(enable_x64, direction, real_images):
   assert_states_close(pair, atol=atol, rtol=rtol)
 
 
+@pytest.mark.parametrize('loss', LOSS_SETTINGS)
 @pytest.mark.parametrize('direction', DIRECTIONS)
-def test_float32_training_runs_stay_close(direction, real_images):
-  pair = harness.make_pair(direction, np.float32)
+def test_float32_training_runs_stay_close(direction, loss, real_images):
+  pair = harness.make_pair(direction, np.float32, **LOSS_SETTINGS[loss])
   jax_history, torch_history = harness.train_both(pair, real_images)
   atol, rtol = FLOAT32_FORWARD
   harness.assert_close('step 1 losses', jax_history[0], torch_history[0], atol=atol, rtol=rtol)

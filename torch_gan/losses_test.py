@@ -44,3 +44,48 @@ def test_non_saturating_losses_at_extreme_logits():
   logits = torch.tensor([-1000.0, 1000.0], requires_grad=True)
   losses.non_saturating_generator_loss(logits).backward()
   torch.testing.assert_close(logits.grad, torch.tensor([-0.5, 0.0]), rtol=0, atol=1e-7)
+
+
+def _softplus(x):
+  return math.log1p(math.exp(x))
+
+
+def test_other_losses_by_hand():
+  real = torch.tensor([2.0, -1.0], dtype=torch.float64)
+  fake = torch.tensor([0.5, -3.0], dtype=torch.float64)
+  expected = {
+      # mean(log(1 - sigmoid(f))) = -mean(softplus(f))
+      'minimax': (None, -(_softplus(0.5) + _softplus(-3.0)) / 2),
+      # 1/2 mean([1, 4]) + 1/2 mean([0.25, 9]) and 1/2 mean([0.25, 16])
+      'least_squares': (3.5625, 4.0625),
+      # mean(relu([-1, 2])) + mean(relu([1.5, -2])) and -mean([0.5, -3])
+      'hinge': (1.75, 1.25),
+  }
+  for name, (expected_d, expected_g) in expected.items():
+    d_loss, g_loss = losses.LOSSES[name]
+    if expected_d is not None:
+      assert math.isclose(d_loss(real, fake).item(), expected_d, rel_tol=1e-12), name
+    assert math.isclose(g_loss(fake).item(), expected_g, rel_tol=1e-12), name
+
+
+def test_label_smoothing_by_hand():
+  real = torch.tensor([2.0, -1.0], dtype=torch.float64)
+  fake = torch.tensor([0.5, -3.0], dtype=torch.float64)
+  # -mean(0.9 log sigmoid(x) + 0.1 log sigmoid(-x)) = mean(0.9 softplus(-x) + 0.1 softplus(x))
+  real_term = (0.9 * _softplus(-2.0) + 0.1 * _softplus(2.0)
+               + 0.9 * _softplus(1.0) + 0.1 * _softplus(-1.0)) / 2
+  fake_term = (_softplus(0.5) + _softplus(-3.0)) / 2
+  loss = losses.non_saturating_discriminator_loss(real, fake, real_label=0.9)
+  assert math.isclose(loss.item(), real_term + fake_term, rel_tol=1e-12)
+
+
+def test_other_losses_at_extreme_logits():
+  big = torch.tensor([1000.0, -1000.0])
+  assert math.isclose(losses.minimax_generator_loss(big).item(), -500.0, rel_tol=1e-6)
+  assert math.isclose(losses.least_squares_generator_loss(big).item(),
+                      0.5 * (999.0**2 + 1001.0**2) / 2, rel_tol=1e-6)
+  assert math.isclose(losses.hinge_discriminator_loss(big, -big).item(), 1001.0, rel_tol=1e-6)
+  # The saturating loss: its gradient vanishes for a confidently rejected sample.
+  logits = torch.tensor([-1000.0], requires_grad=True)
+  losses.minimax_generator_loss(logits).backward()
+  assert logits.grad.item() == 0.0

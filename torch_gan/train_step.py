@@ -1,6 +1,7 @@
 """Training state and the GAN train step in PyTorch."""
 
 import dataclasses
+import functools
 from typing import Callable
 
 import torch
@@ -44,6 +45,8 @@ def create_gan(config) -> GAN:
   if config.loss not in losses.LOSSES:
     raise ValueError(f'unknown loss {config.loss!r}: expected one of {sorted(losses.LOSSES)}')
   discriminator_loss, generator_loss = losses.LOSSES[config.loss]
+  if config.loss in losses.CROSS_ENTROPY_LOSSES:
+    discriminator_loss = functools.partial(discriminator_loss, real_label=config.real_label)
   return GAN(discriminator_loss=discriminator_loss, generator_loss=generator_loss,
              latent_dim=config.latent_dim)
 

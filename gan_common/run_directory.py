@@ -41,8 +41,8 @@ class RunDirectory:
     length.
 
     Raises:
-      InputError: the workdir cannot be written, holds another run, or holds
-        nothing to resume.
+      InputError: the workdir cannot be written, contains another run, or
+        contains nothing to resume.
     """
     if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
       raise InputError(f'workdir {self.workdir} exists and is not a directory')

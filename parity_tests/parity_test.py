@@ -50,10 +50,10 @@ FLOAT32_ADAM = (1e-7, 1e-5)
 # 20 float32 training steps drift apart: the branch differences above change
 # the gradients, Adam turns a sign difference of a near-zero gradient into a
 # 2 x lr difference of the update, and the two networks feed each other.
-# Measured with jax 0.10.2 and torch 2.14.1 on the CPU, over both directions:
-# per-step losses within 4.4% for the cross-entropy and least-squares losses
-# and within 18% for the hinge loss; parameters, BatchNorm statistics and
-# Adam moments within 0.32 relative L2 error, and 0.47 for the hinge loss.
+# Measured with jax 0.10.2 and torch 2.14.1 on the CPU, over both directions,
+# per-step losses agree within 4.4% for the cross-entropy and least-squares
+# losses and within 18% for the hinge loss. Parameters, BatchNorm statistics
+# and Adam moments agree within 0.32 relative L2 error, and 0.47 for hinge.
 # The first step starts from identical weights, so its losses agree like
 # FLOAT32_FORWARD.
 FLOAT32_TRAINING_LOSS_RTOL = 0.25

@@ -90,7 +90,7 @@ def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, 
 def train_step_with_noise(state: TrainState, batch: torch.Tensor, z: torch.Tensor, *, gan: GAN):
   """Run one discriminator update, then one generator update, in place, from given latent noise.
 
-  The generator runs forward once. The discriminator update sees its output
+  The generator runs forward once. The discriminator update gets its output
   detached, and the generator update backpropagates through the same output,
   as `jax_gan.train_step.train_step_with_noise` does with `jax.vjp`. BatchNorm statistics
   are updated once in the generator and three times in the discriminator

@@ -12,22 +12,36 @@ def get_config():
   """Return the default experiment config."""
   config = ml_collections.ConfigDict()
 
-  # Model: 'dcgan' is the only one so far.
+  # Model: 'dcgan' (convolutional, 28x28) or 'mlp' (one hidden layer in each
+  # network, as in the original GAN paper).
   config.model = 'dcgan'
   config.latent_dim = 100
-  # Channel widths: the generator widens 4x, 2x, then to 1 channel; the
+  # DCGAN channel widths: the generator widens 4x, 2x, then to 1 channel; the
   # discriminator runs 1x, then 2x this value.
   config.generator_features = 64
   config.discriminator_features = 64
+  # Normalization after the DCGAN discriminator's second convolution:
+  # 'batch_norm', 'layer_norm' (over each sample's channels and pixels, with
+  # a scale and bias per channel) or 'none'. The wgan_gp loss needs one
+  # that treats samples apart, 'layer_norm' or 'none'.
+  config.discriminator_normalization = 'batch_norm'
+  # MLP width: both networks have one hidden layer of this many units.
+  config.hidden_features = 256
 
   # Loss: 'non_saturating' is binary cross-entropy on logits with the
   # generator maximizing log D(G(z)); 'minimax' has the generator minimize
-  # log(1 - D(G(z))) instead; 'least_squares' (LSGAN) and 'hinge' act on the
-  # raw discriminator outputs.
+  # log(1 - D(G(z))) instead; 'least_squares' (LSGAN), 'hinge' and 'wgan_gp'
+  # (Wasserstein critic with gradient penalty) act on the raw discriminator
+  # outputs.
   config.loss = 'non_saturating'
   # Target for real images in the cross-entropy losses; 0.9 is one-sided
   # label smoothing. The other losses need 1.0.
   config.real_label = 1.0
+  # wgan_gp only: critic updates per generator update, each on its own real
+  # batch (the other losses take one), and the weight of the gradient penalty.
+  # configs/dcgan_wgan_gp.py sets the paper's 5 critic steps.
+  config.critic_steps = 1
+  config.gradient_penalty_weight = 10.0
 
   # Adam for both networks, as in the DCGAN paper.
   config.learning_rate = 2e-4
@@ -35,7 +49,9 @@ def get_config():
   config.beta2 = 0.999
 
   # Training length: num_steps > 0 caps training by steps instead of epochs.
-  # An epoch is floor(60000 / batch_size) full batches.
+  # A step is critic_steps discriminator updates and one generator update,
+  # each discriminator update on its own batch, so an epoch is
+  # floor(60000 / (batch_size * critic_steps)) steps.
   config.batch_size = 64
   config.num_epochs = 5
   config.num_steps = 0

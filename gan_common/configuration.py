@@ -7,15 +7,16 @@ import ml_collections
 from configs import default
 from gan_common.errors import InputError
 
-MODELS = ('dcgan',)
-LOSSES = ('minimax', 'non_saturating', 'least_squares', 'hinge')
+MODELS = ('dcgan', 'mlp')
+LOSSES = ('minimax', 'non_saturating', 'least_squares', 'hinge', 'wgan_gp')
+NORMALIZATIONS = ('batch_norm', 'layer_norm', 'none')
 CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')
 PARAM_DTYPES = ('float32', 'float64')
 MATMUL_PRECISIONS = ('highest', 'high')
 
 # Fields that must be integers greater than zero.
-POSITIVE_INTS = ('latent_dim', 'generator_features', 'discriminator_features', 'batch_size',
-                 'log_every_steps', 'num_samples')
+POSITIVE_INTS = ('latent_dim', 'generator_features', 'discriminator_features', 'hidden_features',
+                 'critic_steps', 'batch_size', 'log_every_steps', 'num_samples')
 # Fields that must be integers of zero or more.
 NON_NEGATIVE_INTS = ('num_epochs', 'num_steps', 'seed')
 # Number of MNIST training images; a batch cannot be larger.
@@ -52,9 +53,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.num_epochs == 0 and config.num_steps == 0:
     raise InputError('config.num_epochs and config.num_steps are both 0: set one of them '
                      'to say how long to train')
-  if config.batch_size > NUM_TRAIN_IMAGES:
-    raise InputError(f'config.batch_size must be at most {NUM_TRAIN_IMAGES}, '
-                     f'the number of training images, got {config.batch_size}')
+  if config.batch_size * config.critic_steps > NUM_TRAIN_IMAGES:
+    raise InputError(f'config.batch_size * config.critic_steps must be at most {NUM_TRAIN_IMAGES}, '
+                     f'the number of training images, got {config.batch_size} * '
+                     f'{config.critic_steps}')
   for name in ('learning_rate',):
     if not config[name] > 0:
       raise InputError(f'config.{name} must be positive, got {config[name]}')
@@ -70,6 +72,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise InputError(f'config.real_label is {config.real_label}, but label smoothing applies '
                      f'only to the losses {", ".join(CROSS_ENTROPY_LOSSES)}, not to '
                      f'{config.loss!r}; set it to 1.0')
+  _check_choice(config, 'discriminator_normalization', NORMALIZATIONS)
+  if config.critic_steps != 1 and config.loss != 'wgan_gp':
+    raise InputError(f'config.critic_steps is {config.critic_steps}, but only the wgan_gp loss '
+                     f'takes several critic steps, not {config.loss!r}; set it to 1')
+  if not config.gradient_penalty_weight >= 0:
+    raise InputError(f'config.gradient_penalty_weight must be zero or more, '
+                     f'got {config.gradient_penalty_weight}')
+  if (config.loss == 'wgan_gp' and config.model == 'dcgan'
+      and config.discriminator_normalization == 'batch_norm'):
+    raise InputError("the wgan_gp loss penalizes each sample's gradient, which BatchNorm mixes "
+                     "across the batch; set config.discriminator_normalization to 'layer_norm' "
+                     "or 'none', as configs/dcgan_wgan_gp.py does")
   _check_choice(config, 'param_dtype', PARAM_DTYPES)
   _check_choice(config, 'matmul_precision', MATMUL_PRECISIONS)
 

@@ -31,6 +31,47 @@ def test_label_smoothing_needs_a_cross_entropy_loss():
     configuration.validate(config)
 
 
+def test_critic_steps_need_the_wgan_gp_loss():
+  config = default.get_config()
+  config.critic_steps = 5
+  with pytest.raises(InputError, match="only the wgan_gp loss takes several critic steps, not "
+                     "'non_saturating'; set it to 1"):
+    configuration.validate(config)
+
+
+def test_wgan_gp_rejects_a_batch_norm_critic():
+  config = default.get_config()
+  config.loss = 'wgan_gp'
+  with pytest.raises(InputError, match="set config.discriminator_normalization to 'layer_norm'"):
+    configuration.validate(config)
+  config.discriminator_normalization = 'none'
+  configuration.validate(config)
+  # The MLP critic has no normalization layer, so the field does not apply to it.
+  config.discriminator_normalization = 'batch_norm'
+  config.model = 'mlp'
+  configuration.validate(config)
+
+
+def test_critic_steps_times_batch_must_fit_the_training_set():
+  config = default.get_config()
+  config.loss = 'wgan_gp'
+  config.discriminator_normalization = 'layer_norm'
+  config.critic_steps = 5
+  config.batch_size = 12000
+  configuration.validate(config)
+  config.batch_size = 12001
+  with pytest.raises(InputError, match=r'got 12001 \* 5'):
+    configuration.validate(config)
+
+
+def test_wgan_gp_config_has_the_paper_settings():
+  from configs import dcgan_wgan_gp  # pylint: disable=g-import-not-at-top
+  config = dcgan_wgan_gp.get_config()
+  assert (config.critic_steps, config.gradient_penalty_weight) == (5, 10.0)
+  assert (config.learning_rate, config.beta1, config.beta2) == (1e-4, 0.0, 0.9)
+  assert config.discriminator_normalization == 'layer_norm'
+
+
 def test_default_config_is_the_tutorial_setup():
   config = dcgan_mnist.get_config()
   assert config.latent_dim == 100
@@ -44,11 +85,16 @@ def test_default_config_is_the_tutorial_setup():
     ('batch_size', 0, 'config.batch_size must be positive, got 0'),
     ('latent_dim', -3, 'config.latent_dim must be positive, got -3'),
     ('num_steps', -1, 'config.num_steps must be zero or more, got -1'),
-    ('batch_size', 60001, 'config.batch_size must be at most 60000'),
+    ('batch_size', 60001, r'config.batch_size \* config.critic_steps must be at most 60000'),
+    ('hidden_features', 0, 'config.hidden_features must be positive, got 0'),
+    ('critic_steps', 0, 'config.critic_steps must be positive, got 0'),
+    ('discriminator_normalization', 'group_norm',
+     "config.discriminator_normalization must be one of 'batch_norm', 'layer_norm', 'none'"),
+    ('model', 'resnet', "config.model must be one of 'dcgan', 'mlp', got 'resnet'"),
     ('learning_rate', 0.0, 'config.learning_rate must be positive'),
     ('beta2', 1.0, r'config.beta2 must be in \[0, 1\)'),
     ('loss', 'wasserstein', "config.loss must be one of 'minimax', 'non_saturating', "
-     "'least_squares', 'hinge', got 'wasserstein'"),
+     "'least_squares', 'hinge', 'wgan_gp', got 'wasserstein'"),
     ('real_label', 0.0, r'config.real_label must be in \(0, 1\], got 0.0'),
     ('real_label', 1.5, r'config.real_label must be in \(0, 1\], got 1.5'),
     ('param_dtype', 'float16', 'config.param_dtype must be one of'),

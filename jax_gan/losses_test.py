@@ -93,3 +93,57 @@ def test_other_losses_at_extreme_logits():
   # The saturating loss: its gradient vanishes for a confidently rejected sample.
   grad = jax.grad(losses.minimax_generator_loss)(jnp.array([-1000.0]))
   assert float(grad[0]) == 0.0
+
+
+def test_wasserstein_losses_by_hand():
+  real = jnp.array([2.0, -1.0])
+  fake = jnp.array([0.5, -3.0])
+  # mean([0.5, -3]) - mean([2, -1]) = -1.25 - 0.5, and -mean([0.5, -3])
+  np.testing.assert_allclose(losses.wasserstein_discriminator_loss(real, fake), -1.75, rtol=1e-6)
+  np.testing.assert_allclose(losses.wasserstein_generator_loss(fake), 1.25, rtol=1e-6)
+  # Raw outputs, no saturation: extreme values pass through linearly.
+  big = jnp.array([1e6, -1e6])
+  np.testing.assert_allclose(losses.wasserstein_discriminator_loss(big, jnp.array([1e6, 1e6])),
+                             1e6, rtol=1e-6)
+  np.testing.assert_allclose(losses.wasserstein_generator_loss(-big), 0.0, atol=1e-6)
+
+
+# Images of 2x2 pixels, one channel: (B, 2, 2, 1).
+LINEAR_CRITIC_WEIGHTS = np.array([[3.0, 0.0], [0.0, 4.0]]).reshape(2, 2, 1)  # norm 5
+
+
+def _linear_critic(weights):
+  return lambda images: jnp.sum(images * weights, axis=(1, 2, 3))
+
+
+def test_gradient_penalty_of_a_linear_critic():
+  # grad_x sum(w x) = w everywhere, of norm 5: penalty 10 (5 - 1)^2 = 160
+  # whatever the images and interpolation weights.
+  rng = np.random.RandomState(0)
+  real, fake = rng.uniform(-1, 1, (2, 3, 2, 2, 1))
+  penalty = losses.gradient_penalty(_linear_critic(jnp.asarray(LINEAR_CRITIC_WEIGHTS)),
+                                    jnp.asarray(real), jnp.asarray(fake), jnp.array([0.0, 0.3, 1.0]))
+  np.testing.assert_allclose(penalty, 160.0, rtol=1e-6)
+
+
+def test_gradient_penalty_gradient_reaches_the_critic():
+  # dP/dw = 10 * 2 (|w| - 1) w / |w| = 20 * 4 / 5 w = 16 w: a gradient of the input gradient.
+  images = jnp.zeros((3, 2, 2, 1))
+  def penalty(weights):
+    return losses.gradient_penalty(_linear_critic(weights), images, images, jnp.full(3, 0.5))
+  gradient = jax.jit(jax.grad(penalty))(jnp.asarray(LINEAR_CRITIC_WEIGHTS))
+  np.testing.assert_allclose(gradient, 16 * LINEAR_CRITIC_WEIGHTS, rtol=1e-6)
+
+
+def test_gradient_penalty_interpolates_per_sample():
+  # D(x) = 1/2 sum(x^2) has gradient x_hat. Sample 0: 0.5 * 1 + 0.5 * 0 = 0.5 in
+  # each of 4 pixels, norm 1, penalty term 0. Sample 1: 0.25 * 3 + 0.75 * 1 = 1.5,
+  # norm 3, term (3 - 1)^2 = 4. Penalty 10 * mean([0, 4]) = 20.
+  real = jnp.stack([jnp.ones((2, 2, 1)), 3 * jnp.ones((2, 2, 1))])
+  fake = jnp.stack([jnp.zeros((2, 2, 1)), jnp.ones((2, 2, 1))])
+  critic = lambda images: 0.5 * jnp.sum(jnp.square(images), axis=(1, 2, 3))
+  np.testing.assert_allclose(losses.gradient_penalty(critic, real, fake, jnp.array([0.5, 0.25])),
+                             20.0, rtol=1e-6)
+  np.testing.assert_allclose(
+      losses.gradient_penalty(critic, real, fake, jnp.array([0.5, 0.25]), weight=1.0), 2.0,
+      rtol=1e-6)

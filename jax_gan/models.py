@@ -1,4 +1,4 @@
-"""The 28x28 DCGAN for MNIST in Flax, NHWC layout.
+"""The 28x28 DCGAN and the MLP GAN for MNIST in Flax, NHWC layout.
 
 The generator and discriminator mirror `torch_gan/models.py` layer for layer
 and name for name; only the layout differs (NHWC here, NCHW in PyTorch).
@@ -171,9 +171,18 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """DCGAN discriminator: image (B, 28, 28, 1) -> one logit per image, (B,)."""
+  """DCGAN discriminator: image (B, 28, 28, 1) -> one logit per image, (B,).
+
+  Attributes:
+    features: channels of the first convolution; the second has twice as many.
+    normalization: after the second convolution, 'batch_norm' (the DCGAN
+      paper), 'layer_norm' (normalizes each sample over its channels and
+      pixels, with a scale and bias per channel: the WGAN-GP paper's choice for
+      its critic) or 'none'.
+  """
 
   features: int = 64
+  normalization: str = 'batch_norm'
   param_dtype: Any = jnp.float32
 
   @nn.compact
@@ -186,11 +195,72 @@ class Discriminator(nn.Module):
     x = conv(self.features, True, 'conv1')(x)  # (B, 14, 14, 64)
     x = nn.leaky_relu(x, negative_slope=0.2)
 
-    x = conv(2 * self.features, False, 'conv2')(x)  # (B, 7, 7, 128)
-    x = BatchNorm(param_dtype=self.param_dtype, name='conv2_bn')(
-        x, use_running_average=not train)
+    # A bias before a normalization layer would be cancelled by it.
+    x = conv(2 * self.features, self.normalization == 'none', 'conv2')(x)  # (B, 7, 7, 128)
+    if self.normalization == 'batch_norm':
+      x = BatchNorm(param_dtype=self.param_dtype, name='conv2_bn')(
+          x, use_running_average=not train)
+    elif self.normalization == 'layer_norm':
+      # One group: statistics over (7, 7, 128) per sample, like PyTorch's GroupNorm(1, C).
+      x = nn.GroupNorm(num_groups=1, epsilon=1e-5, use_fast_variance=False,
+                       param_dtype=self.param_dtype, name='conv2_ln')(x)
+    elif self.normalization != 'none':
+      raise ValueError(f"invalid normalization {self.normalization!r}: expected 'batch_norm', "
+                       "'layer_norm' or 'none'")
     x = nn.leaky_relu(x, negative_slope=0.2)
 
     x = x.reshape(batch, -1)  # (B, 6272), flattened in (H, W, C) order
     x = nn.Dense(1, kernel_init=weight_init, param_dtype=self.param_dtype, name='dense')(x)  # (B, 1)
     return x[:, 0]  # (B,)
+
+
+class MLPGenerator(nn.Module):
+  """MLP generator: latent vector (B, latent_dim) -> image (B, 28, 28, 1) in [-1, 1]."""
+
+  hidden_features: int = 256
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, train: bool):
+    del train  # No BatchNorm or dropout: train and eval mode are the same.
+    dense = lambda features, name: nn.Dense(
+        features, kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
+    x = dense(self.hidden_features, 'hidden')(z)  # (B, 256)
+    x = nn.leaky_relu(x, negative_slope=0.2)
+    x = dense(28 * 28, 'output')(x)  # (B, 784)
+    # One channel, so (H, W, C) order is PyTorch's (C, H, W) order too.
+    return jnp.tanh(x).reshape(z.shape[0], 28, 28, 1)  # (B, 28, 28, 1)
+
+
+class MLPDiscriminator(nn.Module):
+  """MLP discriminator: image (B, 28, 28, 1) -> one logit per image, (B,)."""
+
+  hidden_features: int = 256
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    del train
+    dense = lambda features, name: nn.Dense(
+        features, kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
+    x = x.reshape(x.shape[0], -1)  # (B, 784)
+    x = dense(self.hidden_features, 'hidden')(x)  # (B, 256)
+    x = nn.leaky_relu(x, negative_slope=0.2)
+    x = dense(1, 'output')(x)  # (B, 1)
+    return x[:, 0]  # (B,)
+
+
+def create_models(config, conv_transpose_implementation: str = 'phases') -> tuple[nn.Module, nn.Module]:
+  """Return (generator, discriminator) for config.model, with parameters of config.param_dtype."""
+  param_dtype = jnp.dtype(config.param_dtype)
+  if config.model == 'dcgan':
+    return (Generator(features=config.generator_features,
+                      conv_transpose_implementation=conv_transpose_implementation,
+                      param_dtype=param_dtype),
+            Discriminator(features=config.discriminator_features,
+                          normalization=config.discriminator_normalization,
+                          param_dtype=param_dtype))
+  if config.model == 'mlp':
+    return (MLPGenerator(hidden_features=config.hidden_features, param_dtype=param_dtype),
+            MLPDiscriminator(hidden_features=config.hidden_features, param_dtype=param_dtype))
+  raise ValueError(f"unknown model {config.model!r}: expected 'dcgan' or 'mlp'")

@@ -53,6 +53,55 @@ def test_parameter_shapes():
   }
 
 
+def _shapes(module, inputs):
+  variables = module.init(jax.random.PRNGKey(0), inputs, train=False)
+  return jax.tree.map(jnp.shape, dict(variables))
+
+
+def test_critic_variant_shapes():
+  images = jnp.zeros((1, 28, 28, 1))
+  layer_norm = _shapes(models.Discriminator(normalization='layer_norm'), images)
+  assert layer_norm == {'params': {
+      'conv1': {'kernel': (4, 4, 1, 64), 'bias': (64,)},
+      'conv2': {'kernel': (4, 4, 64, 128)},
+      'conv2_ln': {'scale': (128,), 'bias': (128,)},
+      'dense': {'kernel': (6272, 1), 'bias': (1,)},
+  }}  # No batch_stats: nothing mixes the samples of a batch.
+  no_norm = _shapes(models.Discriminator(normalization='none'), images)
+  assert no_norm['params']['conv2'] == {'kernel': (4, 4, 64, 128), 'bias': (128,)}
+  assert set(no_norm) == {'params'}
+  with pytest.raises(ValueError, match="invalid normalization 'group'"):
+    _shapes(models.Discriminator(normalization='group'), images)
+
+
+def test_layer_norm_critic_normalizes_each_sample():
+  # The critic's output for one image must not depend on the other images of the batch.
+  critic = models.Discriminator(normalization='layer_norm')
+  images = jax.random.uniform(jax.random.PRNGKey(0), (4, 28, 28, 1), minval=-1, maxval=1)
+  variables = critic.init(jax.random.PRNGKey(1), images, train=True)
+  together = critic.apply(variables, images, train=True)
+  alone = jnp.concatenate([critic.apply(variables, images[i:i + 1], train=True) for i in range(4)])
+  np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('batch', [1, 7])
+def test_mlp_shapes(batch):
+  generator, discriminator = models.MLPGenerator(hidden_features=32), models.MLPDiscriminator(32)
+  z = jax.random.normal(jax.random.PRNGKey(0), (batch, 100))
+  generator_variables = generator.init(jax.random.PRNGKey(1), z, train=False)
+  assert jax.tree.map(jnp.shape, dict(generator_variables)) == {'params': {
+      'hidden': {'kernel': (100, 32), 'bias': (32,)},
+      'output': {'kernel': (32, 784), 'bias': (784,)}}}
+  images = generator.apply(generator_variables, z, train=True)
+  assert images.shape == (batch, 28, 28, 1)
+  assert float(jnp.max(jnp.abs(images))) <= 1.0
+  discriminator_variables = discriminator.init(jax.random.PRNGKey(2), images, train=False)
+  assert jax.tree.map(jnp.shape, dict(discriminator_variables)) == {'params': {
+      'hidden': {'kernel': (784, 32), 'bias': (32,)},
+      'output': {'kernel': (32, 1), 'bias': (1,)}}}
+  assert discriminator.apply(discriminator_variables, images, train=True).shape == (batch,)
+
+
 def test_dcgan_initialization_statistics():
   params = models.Generator().init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)['params']
   # 524,288 weights from N(0, 0.02): the sample std is within 1% of 0.02.

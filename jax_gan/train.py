@@ -1,4 +1,4 @@
-"""Train the DCGAN on MNIST with JAX: `python -m jax_gan.train --config=... --workdir=...`."""
+"""Train a GAN on MNIST with JAX: `python -m jax_gan.train --config=... --workdir=...`."""
 
 import time
 
@@ -41,7 +41,9 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   train_images = input_pipeline.load_train_images(config.data_dir, config.download)
   images = jax.device_put(train_images)  # (60000, 28, 28, 1) uint8, on the device for the run
   num_images = images.shape[0]
-  steps_per_epoch = num_images // config.batch_size
+  # A step reads critic_steps batches, one per discriminator update.
+  images_per_step = config.batch_size * config.critic_steps
+  steps_per_epoch = num_images // images_per_step
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
 
   gan = train_step_lib.create_gan(config)
@@ -96,12 +98,13 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
   loop.run_training_loop(
       start_step=start_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-      batch_size=config.batch_size, log_every_steps=config.log_every_steps,
+      batch_size=images_per_step, log_every_steps=config.log_every_steps,
       run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
       run_dir=run_dir)
 
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
-                              f'JAX DCGAN on MNIST, batch {config.batch_size}')
+                              f'JAX {config.model.upper()} GAN, {config.loss} loss, on MNIST, '
+                              f'batch {config.batch_size}')
   logging.info('Wrote metrics, samples, loss curve and checkpoints to %s.', run_dir.workdir)
   return state
 

@@ -41,7 +41,13 @@ class TrainState(flax.struct.PyTreeNode):
 
 @dataclasses.dataclass(frozen=True)
 class GAN:
-  """The static parts of a GAN: networks, optimizers and losses."""
+  """The static parts of a GAN: networks, optimizers and losses.
+
+  Attributes:
+    loss: the config's loss name; 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
+    critic_steps: discriminator updates per step, each on its own real batch.
+    gradient_penalty_weight: lambda of the WGAN-GP penalty.
+  """
 
   generator: Any
   discriminator: Any
@@ -50,6 +56,9 @@ class GAN:
   discriminator_loss: Callable[[jax.Array, jax.Array], jax.Array]
   generator_loss: Callable[[jax.Array], jax.Array]
   latent_dim: int
+  loss: str = 'non_saturating'
+  critic_steps: int = 1
+  gradient_penalty_weight: float = 10.0
 
 
 def default_conv_transpose_implementation():
@@ -58,31 +67,34 @@ def default_conv_transpose_implementation():
   return 'phases' if jax.default_backend() == 'cpu' else 'xla'
 
 
-def create_gan(config) -> GAN:
-  """Build networks, Adam optimizers and losses from a config."""
-  if config.model != 'dcgan':
-    raise ValueError(f"unknown model {config.model!r}: expected 'dcgan'")
+def create_gan(config, conv_transpose_implementation: str | None = None) -> GAN:
+  """Build networks, Adam optimizers and losses from a config.
+
+  Args:
+    config: the experiment config.
+    conv_transpose_implementation: 'phases' or 'xla' for the DCGAN generator;
+      None picks the faster one for the default backend.
+  """
   if config.loss not in losses.LOSSES:
     raise ValueError(f'unknown loss {config.loss!r}: expected one of {sorted(losses.LOSSES)}')
-
-  param_dtype = jnp.dtype(config.param_dtype)
+  generator, discriminator = models.create_models(
+      config, conv_transpose_implementation or default_conv_transpose_implementation())
   discriminator_loss, generator_loss = losses.LOSSES[config.loss]
   if config.loss in losses.CROSS_ENTROPY_LOSSES:
     discriminator_loss = functools.partial(discriminator_loss, real_label=config.real_label)
   adam = functools.partial(optax.adam, learning_rate=config.learning_rate,
                            b1=config.beta1, b2=config.beta2, eps=1e-8)
   return GAN(
-      generator=models.Generator(
-          features=config.generator_features,
-          conv_transpose_implementation=default_conv_transpose_implementation(),
-          param_dtype=param_dtype),
-      discriminator=models.Discriminator(
-          features=config.discriminator_features, param_dtype=param_dtype),
+      generator=generator,
+      discriminator=discriminator,
       generator_optimizer=adam(),
       discriminator_optimizer=adam(),
       discriminator_loss=discriminator_loss,
       generator_loss=generator_loss,
       latent_dim=config.latent_dim,
+      loss=config.loss,
+      critic_steps=config.critic_steps,
+      gradient_penalty_weight=config.gradient_penalty_weight,
   )
 
 
@@ -95,7 +107,8 @@ def create_train_state(gan: GAN, rng: jax.Array, param_dtype=jnp.float32) -> Tra
       discriminator_key, jnp.zeros((1, 28, 28, 1), param_dtype), train=False)
 
   def model_state(variables, optimizer):
-    return ModelState(params=variables['params'], batch_stats=variables['batch_stats'],
+    # Networks without BatchNorm (the MLPs, a layer-norm critic) have no batch_stats.
+    return ModelState(params=variables['params'], batch_stats=variables.get('batch_stats', {}),
                       opt_state=optimizer.init(variables['params']))
 
   return TrainState(
@@ -107,19 +120,35 @@ def create_train_state(gan: GAN, rng: jax.Array, param_dtype=jnp.float32) -> Tra
 
 
 def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, gan: GAN):
-  """Draw the latent noise from `rng`, then run `train_step_with_noise`.
+  """Draw the step's random numbers from `rng`, then run the loss's train step.
 
   Args:
     state: the current training state; donated by the jitted caller.
-    batch: (B, 28, 28, 1) real images in [-1, 1].
-    rng: PRNG key for this step, used once for the latent noise.
+    batch: (K * B, 28, 28, 1) real images in [-1, 1], K = gan.critic_steps.
+    rng: PRNG key for this step.
     gan: networks, optimizers and losses (static).
 
   Returns:
     (next state, metrics), metrics being a dict of scalars on the device.
   """
+  if gan.loss == 'wgan_gp':
+    steps = gan.critic_steps
+    batch_size = batch.shape[0] // steps
+    critic_key, interpolation_key, generator_key = jax.random.split(rng, 3)
+    critic_z = jax.random.normal(critic_key, (steps, batch_size, gan.latent_dim), batch.dtype)
+    interpolation = jax.random.uniform(interpolation_key, (steps, batch_size), batch.dtype)
+    z = jax.random.normal(generator_key, (batch_size, gan.latent_dim), batch.dtype)
+    batches = batch.reshape((steps, batch_size) + batch.shape[1:])  # (K, B, 28, 28, 1)
+    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation, z, gan=gan)
   z = jax.random.normal(rng, (batch.shape[0], gan.latent_dim), batch.dtype)
   return train_step_with_noise(state, batch, z, gan=gan)
+
+
+def apply_in_train_mode(module, params, batch_stats, inputs):
+  """Run `module` in train mode; return (outputs, its updated BatchNorm statistics)."""
+  outputs, updates = module.apply({'params': params, 'batch_stats': batch_stats}, inputs,
+                                  train=True, mutable=['batch_stats'])
+  return outputs, updates.get('batch_stats', batch_stats)
 
 
 def train_step_with_noise(state: TrainState, batch: jax.Array, z: jax.Array, *, gan: GAN):
@@ -145,19 +174,13 @@ def train_step_with_noise(state: TrainState, batch: jax.Array, z: jax.Array, *, 
   generator, discriminator = state.generator, state.discriminator
 
   def generate(generator_params):
-    fake, updates = gan.generator.apply(
-        {'params': generator_params, 'batch_stats': generator.batch_stats},
-        z, train=True, mutable=['batch_stats'])
-    return fake, updates['batch_stats']
+    return apply_in_train_mode(gan.generator, generator_params, generator.batch_stats, z)
 
   fake, generator_vjp, generator_batch_stats = jax.vjp(
       generate, generator.params, has_aux=True)
 
   def discriminate(params, batch_stats, images):
-    logits, updates = gan.discriminator.apply(
-        {'params': params, 'batch_stats': batch_stats},
-        images, train=True, mutable=['batch_stats'])
-    return logits, updates['batch_stats']
+    return apply_in_train_mode(gan.discriminator, params, batch_stats, images)
 
   # (1) Discriminator update: real batch, then the generated batch as a constant.
   def discriminator_loss_fn(params):
@@ -198,6 +221,80 @@ def train_step_with_noise(state: TrainState, batch: jax.Array, z: jax.Array, *, 
   return next_state, metrics
 
 
+def wgan_gp_train_step_with_noise(state: TrainState, batches: jax.Array, critic_z: jax.Array,
+                                  interpolation: jax.Array, z: jax.Array, *, gan: GAN):
+  """Run K critic updates, then one generator update, as in WGAN-GP's Algorithm 1.
+
+  Critic update k takes real batch k, generates a batch from critic_z[k] with
+  the gradient cut, and minimizes
+    mean(D(G(z))) - mean(D(x)) + gradient_penalty(D, x, G(z), interpolation[k]).
+  The generator update then generates from its own noise z and minimizes
+  -mean(D(G(z))) through the updated critic. The generator runs in train mode
+  K + 1 times, so its BatchNorm statistics are updated K + 1 times, as in
+  PyTorch. The critic must have no BatchNorm (`configuration.validate`
+  checks it): the penalty needs each sample's gradient on its own.
+
+  Args:
+    state: the current training state.
+    batches: (K, B, 28, 28, 1) real images in [-1, 1], one batch per critic update.
+    critic_z: (K, B, latent_dim) latent noise of the critic updates.
+    interpolation: (K, B) interpolation weights in [0, 1] of the penalty.
+    z: (B, latent_dim) latent noise of the generator update.
+    gan: networks, optimizers and losses (static).
+
+  Returns:
+    (next state, metrics): d_loss, gradient_penalty and wasserstein_distance
+    are means over the K critic updates.
+  """
+  generator = state.generator
+
+  def critic(params, images):
+    return gan.discriminator.apply({'params': params}, images, train=True)
+
+  def critic_update(carry, inputs):
+    params, opt_state, generator_batch_stats = carry
+    real, noise, weights = inputs
+    fake, generator_batch_stats = apply_in_train_mode(
+        gan.generator, generator.params, generator_batch_stats, noise)
+    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(params):
+      distance_loss = gan.discriminator_loss(critic(params, real), critic(params, fake))
+      penalty = losses.gradient_penalty(functools.partial(critic, params), real, fake, weights,
+                                        gan.gradient_penalty_weight)
+      return distance_loss + penalty, (distance_loss, penalty)
+
+    (loss, (distance_loss, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = gan.discriminator_optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics = {'d_loss': loss, 'gradient_penalty': penalty, 'wasserstein_distance': -distance_loss}
+    return (params, opt_state, generator_batch_stats), metrics
+
+  (d_params, d_opt_state, generator_batch_stats), critic_metrics = jax.lax.scan(
+      critic_update, (state.discriminator.params, state.discriminator.opt_state,
+                      generator.batch_stats), (batches, critic_z, interpolation))
+
+  def generate(generator_params):
+    return apply_in_train_mode(gan.generator, generator_params, generator_batch_stats, z)
+
+  fake, generator_vjp, generator_batch_stats = jax.vjp(generate, generator.params, has_aux=True)
+  g_loss, fake_grad = jax.value_and_grad(
+      lambda images: gan.generator_loss(critic(d_params, images)))(fake)
+  (g_grads,) = generator_vjp(fake_grad)
+  g_updates, g_opt_state = gan.generator_optimizer.update(
+      g_grads, generator.opt_state, generator.params)
+  g_params = optax.apply_updates(generator.params, g_updates)
+
+  next_state = state.replace(
+      step=state.step + 1,
+      generator=ModelState(g_params, generator_batch_stats, g_opt_state),
+      discriminator=ModelState(d_params, state.discriminator.batch_stats, d_opt_state),
+  )
+  metrics = {name: jnp.mean(values) for name, values in critic_metrics.items()}
+  metrics['g_loss'] = g_loss
+  return next_state, metrics
+
+
 def make_train_step(gan: GAN):
   """Return `train_step` bound to `gan` and jit-compiled, the old state donated."""
   return jax.jit(functools.partial(train_step, gan=gan), donate_argnums=0)
@@ -214,20 +311,21 @@ def train_step_on_dataset(state: TrainState, images: jax.Array, permutation: jax
   """Take batch number `state.step % steps_per_epoch` of the epoch's order and run `train_step` on it.
 
   The batch index and the step's noise key come from `state.step` on the
-  device, so a step copies nothing from the host.
+  device, so a step copies nothing from the host. A step takes
+  gan.critic_steps * batch_size images.
 
   Args:
     state: the current training state.
     images: (N, 28, 28, 1) uint8 training images on the device.
     permutation: (N,) image order of the current epoch.
     gan: networks, optimizers and losses (static).
-    steps_per_epoch: full batches per epoch (static).
+    steps_per_epoch: steps per epoch (static).
     batch_size: B (static).
   """
   _, noise_key, _ = run_keys(state.rng)
   dtype = jax.tree.leaves(state.generator.params)[0].dtype
-  batch = input_pipeline.get_batch(images, permutation, state.step % steps_per_epoch, batch_size,
-                                   dtype)
+  batch = input_pipeline.get_batch(images, permutation, state.step % steps_per_epoch,
+                                   gan.critic_steps * batch_size, dtype)
   return train_step(state, batch, jax.random.fold_in(noise_key, state.step), gan=gan)
 
 

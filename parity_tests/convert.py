@@ -15,6 +15,8 @@ Layouts, PyTorch -> Flax:
       and mean, var (batch_stats). PyTorch's momentum 0.1 is the Flax
       BatchNorm's momentum 0.9; `jax_gan.models.BatchNorm` also updates the
       running variance with the unbiased batch variance, as PyTorch does.
+  GroupNorm(1, C) weight, bias               -> GroupNorm(num_groups=1) scale, bias: the
+      layer norm of the WGAN-GP critic, with no running statistics.
 
 Adam moments are converted like the parameters they belong to.
 
@@ -39,6 +41,7 @@ DENSE = 'dense'
 DENSE_TO_NHWC = 'dense_to_nhwc'  # Linear whose output is viewed as (C, H, W) / (H, W, C).
 DENSE_FROM_NHWC = 'dense_from_nhwc'  # Linear whose input is flattened from (C, H, W) / (H, W, C).
 BATCH_NORM = 'batch_norm'
+LAYER_NORM = 'layer_norm'  # GroupNorm(1, C) in PyTorch, GroupNorm(num_groups=1) in Flax.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +67,25 @@ DISCRIMINATOR_LAYERS = (
     Layer('dense', DENSE_FROM_NHWC),
 )
 LAYERS = {'generator': GENERATOR_LAYERS, 'discriminator': DISCRIMINATOR_LAYERS}
+# The MLP's flatten and reshape see one channel, where (C, H, W) and (H, W, C)
+# orders agree, so its Linear layers need only a transpose.
+MLP_LAYERS = (Layer('hidden', DENSE), Layer('output', DENSE))
+
+
+def model_layers(config) -> dict:
+  """Return {'generator': layers, 'discriminator': layers} for config.model and its normalization."""
+  if config.model == 'mlp':
+    return {'generator': MLP_LAYERS, 'discriminator': MLP_LAYERS}
+  if config.model != 'dcgan':
+    raise ValueError(f'unknown model {config.model!r}')
+  normalization = {
+      'batch_norm': (Layer('conv2_bn', BATCH_NORM),),
+      'layer_norm': (Layer('conv2_ln', LAYER_NORM),),
+      'none': (),
+  }[config.discriminator_normalization]
+  discriminator = (Layer('conv1', CONV), Layer('conv2', CONV)) + normalization + (
+      Layer('dense', DENSE_FROM_NHWC),)
+  return {'generator': GENERATOR_LAYERS, 'discriminator': discriminator}
 
 
 def weight_to_flax(kind: str, weight: np.ndarray, spatial=(7, 7)) -> np.ndarray:
@@ -121,7 +143,7 @@ def params_to_flax(named_tensors, layers) -> dict:
   params = {}
   for layer in layers:
     prefix = f'{layer.name}.'
-    if layer.kind == BATCH_NORM:
+    if layer.kind in (BATCH_NORM, LAYER_NORM):
       params[layer.name] = {'scale': _numpy(named_tensors[prefix + 'weight']),
                             'bias': _numpy(named_tensors[prefix + 'bias'])}
       continue
@@ -138,7 +160,7 @@ def params_to_torch(params, layers) -> dict:
   named = {}
   for layer in layers:
     values = params[layer.name]
-    if layer.kind == BATCH_NORM:
+    if layer.kind in (BATCH_NORM, LAYER_NORM):
       named[f'{layer.name}.weight'] = _numpy(values['scale'])
       named[f'{layer.name}.bias'] = _numpy(values['bias'])
       continue
@@ -274,13 +296,14 @@ def _convert_run(source: str, target: str) -> str:
       jax_train_step.create_train_state(gan, jax.random.PRNGKey(config.seed), dtype))
   torch_state = torch_train_step.create_train_state(config, 'cpu', getattr(torch, config.param_dtype))
 
+  layers = model_layers(config)
   if backend == 'torch':
     torch_checkpoints.restore(source_dir.checkpoints_dir, torch_state)
-    jax_state = torch_state_to_jax(torch_state, jax_template)
+    jax_state = torch_state_to_jax(torch_state, jax_template, layers)
     jax_checkpoints.save(target_dir.checkpoints_dir, jax_state)
   else:
     jax_state = jax_checkpoints.restore(source_dir.checkpoints_dir, jax_template)
-    jax_state_to_torch(jax.device_get(jax_state), torch_state)
+    jax_state_to_torch(jax.device_get(jax_state), torch_state, layers)
     torch_checkpoints.save(target_dir.checkpoints_dir, torch_state)
 
   target_dir.record(other, config)
@@ -289,33 +312,41 @@ def _convert_run(source: str, target: str) -> str:
   return other
 
 
-def torch_state_to_jax(torch_state, jax_template):
-  """Convert a `torch_gan` TrainState to a `jax_gan` TrainState; the PRNG key is the template's."""
+def torch_state_to_jax(torch_state, jax_template, layers=None):
+  """Convert a `torch_gan` TrainState to a `jax_gan` TrainState; the PRNG key is the template's.
+
+  `layers` is `model_layers(config)`; None means the default DCGAN.
+  """
   from jax_gan import train_step as jax_train_step  # pylint: disable=g-import-not-at-top
 
+  layers = layers or LAYERS
   networks = {}
   for network in ('generator', 'discriminator'):
     state_dict = getattr(torch_state, network).state_dict()
-    variables = state_dict_to_flax(state_dict, LAYERS[network])
+    variables = state_dict_to_flax(state_dict, layers[network])
     optimizer = getattr(torch_state, f'{network}_optimizer')
-    opt_state = adam_state_to_optax(optimizer.state_dict(), state_dict, LAYERS[network],
+    opt_state = adam_state_to_optax(optimizer.state_dict(), state_dict, layers[network],
                                     getattr(jax_template, network).opt_state)
     networks[network] = jax_train_step.ModelState(variables['params'], variables['batch_stats'],
                                                   opt_state)
   return jax_template.replace(step=np.asarray(torch_state.step, np.int32), **networks)
 
 
-def jax_state_to_torch(jax_state, torch_state):
-  """Load a `jax_gan` TrainState into a `torch_gan` TrainState in place; the noise generator is kept."""
+def jax_state_to_torch(jax_state, torch_state, layers=None):
+  """Load a `jax_gan` TrainState into a `torch_gan` TrainState in place; the noise generator is kept.
+
+  `layers` is `model_layers(config)`; None means the default DCGAN.
+  """
+  layers = layers or LAYERS
   for network in ('generator', 'discriminator'):
     module = getattr(torch_state, network)
     model_state = getattr(jax_state, network)
     module.load_state_dict(flax_to_state_dict(
         {'params': model_state.params, 'batch_stats': model_state.batch_stats},
-        LAYERS[network], int(jax_state.step)))
+        layers[network], int(jax_state.step)))
     optimizer = getattr(torch_state, f'{network}_optimizer')
     optimizer.load_state_dict(optax_state_to_adam(
-        model_state.opt_state, module.state_dict(), LAYERS[network], optimizer.state_dict()))
+        model_state.opt_state, module.state_dict(), layers[network], optimizer.state_dict()))
   torch_state.step = int(jax_state.step)
   return torch_state
 

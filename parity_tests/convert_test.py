@@ -59,6 +59,26 @@ def test_state_dict_round_trip_is_exact(network, module):
     assert torch.equal(restored[name], tensor), name
 
 
+@pytest.mark.parametrize('overrides', [
+    dict(discriminator_normalization='layer_norm'),
+    dict(discriminator_normalization='none'),
+    dict(model='mlp', hidden_features=16),
+], ids=['layer_norm', 'no_norm', 'mlp'])
+def test_other_models_round_trip_exactly(overrides):
+  from configs import default  # pylint: disable=g-import-not-at-top
+
+  config = default.get_config()
+  config.update(overrides)
+  layers = convert.model_layers(config)
+  for network, module in zip(('generator', 'discriminator'), torch_models.create_models(config)):
+    state_dict = module.state_dict()
+    restored = convert.flax_to_state_dict(convert.state_dict_to_flax(state_dict, layers[network]),
+                                          layers[network])
+    assert sorted(restored) == sorted(state_dict)
+    for name, tensor in state_dict.items():
+      assert torch.equal(restored[name], tensor), name
+
+
 def test_run_moves_between_backends(small_run_config, tmp_path, capsys):
   from jax_gan import train as jax_train  # pylint: disable=g-import-not-at-top
   from torch_gan import train as torch_train  # pylint: disable=g-import-not-at-top

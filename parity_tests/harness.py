@@ -1,6 +1,7 @@
 """Matched JAX and PyTorch GANs, and comparisons that name the tensor that differs and by how much."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -8,8 +9,10 @@ import numpy as np
 import torch
 
 from configs import default
+from jax_gan import losses as jax_losses
 from jax_gan import train_step as jax_train_step
 from parity_tests import convert
+from torch_gan import losses as torch_losses
 from torch_gan import train_step as torch_train_step
 
 FROM_TORCH = 'built in PyTorch'
@@ -101,6 +104,7 @@ class Pair:
   torch_gan: torch_train_step.GAN
   torch_state: torch_train_step.TrainState
   dtype: np.dtype
+  layers: dict  # convert.model_layers(config)
 
 
 def make_pair(direction: str, dtype=np.float32, seed: int = 0,
@@ -115,22 +119,21 @@ def make_pair(direction: str, dtype=np.float32, seed: int = 0,
   for name, value in config_overrides.items():
     config[name] = value
 
-  gan = jax_train_step.create_gan(config)
-  gan = dataclasses.replace(gan, generator=gan.generator.clone(
-      conv_transpose_implementation=conv_transpose_implementation))
+  gan = jax_train_step.create_gan(config, conv_transpose_implementation)
   jax_state = jax.device_get(jax_train_step.create_train_state(
       gan, jax.random.PRNGKey(seed), jnp.dtype(dtype)))
   torch_state = torch_train_step.create_train_state(config, 'cpu', getattr(torch, config.param_dtype))
 
+  layers = convert.model_layers(config)
   if direction == FROM_TORCH:
-    jax_state = convert.torch_state_to_jax(torch_state, jax_state)
+    jax_state = convert.torch_state_to_jax(torch_state, jax_state, layers)
   elif direction == FROM_FLAX:
-    convert.jax_state_to_torch(jax_state, torch_state)
+    convert.jax_state_to_torch(jax_state, torch_state, layers)
   else:
     raise ValueError(f'unknown direction {direction!r}')
   jax_state = jax.tree.map(jnp.asarray, jax_state)
   return Pair(config, gan, jax_state, torch_train_step.create_gan(config), torch_state,
-              np.dtype(dtype))
+              np.dtype(dtype), layers)
 
 
 def torch_variables(module, layers):
@@ -163,6 +166,11 @@ def random_inputs(batch: int, dtype, seed: int = 1, latent_dim: int = 100):
   return images, z
 
 
+def interpolation_weights(shape, dtype, seed: int = 2):
+  """Return WGAN-GP interpolation weights in [0, 1) from numpy, the same for both backends."""
+  return np.random.RandomState(seed).uniform(0, 1, shape).astype(dtype)
+
+
 def jax_generate(pair, z, train):
   variables = {'params': pair.jax_state.generator.params,
                'batch_stats': pair.jax_state.generator.batch_stats}
@@ -190,8 +198,14 @@ def torch_run(module, inputs, train):
 
 
 def gradients_of_both(pair, images, z):
-  """Return the D and G losses and gradients on both sides, the gradients in the Flax layout."""
+  """Return the D and G losses and gradients on both sides, the gradients in the Flax layout.
+
+  For the wgan_gp loss the discriminator loss includes the gradient penalty,
+  with interpolation weights from `interpolation_weights`.
+  """
   gan, state = pair.gan, pair.jax_state
+  penalized = gan.loss == 'wgan_gp'
+  weights = interpolation_weights((images.shape[0],), pair.dtype)
 
   def generate(generator_params):
     return gan.generator.apply({'params': generator_params,
@@ -204,8 +218,15 @@ def gradients_of_both(pair, images, z):
                                    inputs, train=True, mutable=['batch_stats'])[0]
 
   fake = generate(state.generator.params)
-  d_loss, d_grads = jax.value_and_grad(lambda p: gan.discriminator_loss(
-      discriminate(p, images), discriminate(p, fake)))(state.discriminator.params)
+
+  def jax_discriminator_loss(params):
+    loss = gan.discriminator_loss(discriminate(params, images), discriminate(params, fake))
+    if penalized:
+      loss += jax_losses.gradient_penalty(lambda inputs: discriminate(params, inputs), images,
+                                          fake, jnp.asarray(weights), gan.gradient_penalty_weight)
+    return loss
+
+  d_loss, d_grads = jax.value_and_grad(jax_discriminator_loss)(state.discriminator.params)
   g_loss, g_grads = jax.value_and_grad(lambda p: gan.generator_loss(
       discriminate(state.discriminator.params, generate(p))))(state.generator.params)
   jax_results = (float(d_loss), float(g_loss), jax.device_get(d_grads), jax.device_get(g_grads))
@@ -217,12 +238,16 @@ def gradients_of_both(pair, images, z):
   torch_images = torch.from_numpy(nhwc_to_nchw(images))
   torch_d_loss = pair.torch_gan.discriminator_loss(discriminator(torch_images),
                                                    discriminator(torch_fake.detach()))
+  if penalized:
+    torch_d_loss = torch_d_loss + torch_losses.gradient_penalty(
+        discriminator, torch_images, torch_fake.detach(), torch.from_numpy(weights),
+        pair.torch_gan.gradient_penalty_weight)
   torch_d_loss.backward()
-  d_grads = torch_gradients(discriminator, convert.DISCRIMINATOR_LAYERS)
+  d_grads = torch_gradients(discriminator, pair.layers['discriminator'])
   discriminator.zero_grad()
   torch_g_loss = pair.torch_gan.generator_loss(discriminator(torch_fake))
   torch_g_loss.backward()
-  g_grads = torch_gradients(generator, convert.GENERATOR_LAYERS)
+  g_grads = torch_gradients(generator, pair.layers['generator'])
   torch_results = (torch_d_loss.item(), torch_g_loss.item(), d_grads, g_grads)
   return jax_results, torch_results
 
@@ -232,20 +257,43 @@ TRAINING_BATCH = 32
 
 
 def train_both(pair, real_images, num_steps=NUM_TRAINING_STEPS, batch=TRAINING_BATCH):
-  """Run `num_steps` full D-then-G steps on both sides; return the per-step losses of each."""
-  jax_step = jax.jit(lambda state, images, z: jax_train_step.train_step_with_noise(
-      state, images, z, gan=pair.gan))
+  """Run `num_steps` full steps on both sides; return the per-step losses of each.
+
+  A step is one discriminator update and one generator update, or for
+  wgan_gp K critic updates and one generator update; both sides get the same
+  numpy noise and interpolation weights. Needs num_steps * K * batch real images.
+  """
   rng = np.random.RandomState(7)
+  wgan_gp = pair.gan.loss == 'wgan_gp'
+  steps = pair.gan.critic_steps
+  latent_dim = pair.config.latent_dim
+  if wgan_gp:
+    jax_step = jax.jit(functools.partial(jax_train_step.wgan_gp_train_step_with_noise,
+                                         gan=pair.gan))
+    torch_step = functools.partial(torch_train_step.wgan_gp_train_step_with_noise,
+                                   gan=pair.torch_gan)
+  else:
+    jax_step = jax.jit(functools.partial(jax_train_step.train_step_with_noise, gan=pair.gan))
+    torch_step = functools.partial(torch_train_step.train_step_with_noise, gan=pair.torch_gan)
   jax_losses_per_step, torch_losses_per_step = [], []
   state = pair.jax_state
   for step in range(num_steps):
-    images = real_images[step * batch:(step + 1) * batch].astype(pair.dtype)
-    z = rng.standard_normal((batch, pair.config.latent_dim)).astype(pair.dtype)
-    state, metrics = jax_step(state, jnp.asarray(images), jnp.asarray(z))
+    images = real_images[step * steps * batch:(step + 1) * steps * batch].astype(pair.dtype)
+    if wgan_gp:
+      images = images.reshape((steps, batch) + images.shape[1:])  # (K, B, 28, 28, 1)
+      noise = (rng.standard_normal((steps, batch, latent_dim)),
+               rng.uniform(0, 1, (steps, batch)),
+               rng.standard_normal((batch, latent_dim)))
+      torch_images = nhwc_to_nchw(images.reshape((-1,) + images.shape[2:])).reshape(
+          (steps, batch, 1, 28, 28))
+    else:
+      noise = (rng.standard_normal((batch, latent_dim)),)
+      torch_images = nhwc_to_nchw(images)
+    noise = [array.astype(pair.dtype) for array in noise]
+    state, metrics = jax_step(state, jnp.asarray(images), *map(jnp.asarray, noise))
     jax_losses_per_step.append((float(metrics['d_loss']), float(metrics['g_loss'])))
-    _, torch_metrics = torch_train_step.train_step_with_noise(
-        pair.torch_state, torch.from_numpy(nhwc_to_nchw(images)), torch.from_numpy(z),
-        gan=pair.torch_gan)
+    _, torch_metrics = torch_step(pair.torch_state, torch.from_numpy(torch_images),
+                                  *map(torch.from_numpy, noise))
     torch_losses_per_step.append((torch_metrics['d_loss'].item(), torch_metrics['g_loss'].item()))
   pair.jax_state = jax.device_get(state)
   return np.array(jax_losses_per_step), np.array(torch_losses_per_step)

@@ -120,12 +120,72 @@ def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
   return -torch.mean(fake_logits)
 
 
+def wasserstein_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+  """Wasserstein critic loss without its gradient penalty (Arjovsky et al., 2017, eq. 3).
+
+  L_D = mean(D(G(z))) - mean(D(x)), on raw critic outputs. Its negative
+  estimates the Wasserstein-1 distance when D is 1-Lipschitz, which
+  `gradient_penalty` encourages.
+
+  Args:
+    real_logits: (B,) critic outputs of real images.
+    fake_logits: (B,) critic outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return torch.mean(fake_logits) - torch.mean(real_logits)
+
+
+def wasserstein_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+  """Wasserstein generator loss: L_G = -mean(D(G(z))).
+
+  Args:
+    fake_logits: (B,) critic outputs of generated images.
+
+  Returns:
+    Scalar loss.
+  """
+  return -torch.mean(fake_logits)
+
+
+def gradient_penalty(critic, real_images: torch.Tensor, fake_images: torch.Tensor,
+                     interpolation: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
+  """WGAN-GP gradient penalty (Gulrajani et al., 2017, Algorithm 1).
+
+  x_hat_i = e_i x_i + (1 - e_i) G(z)_i, with one weight e_i ~ U[0, 1] per sample
+  P = weight * mean_i((||grad_x D(x_hat_i)||_2 - 1)^2)
+  The norm runs over every pixel axis of sample i. The input gradient is
+  computed with `create_graph=True`, so that `P.backward()` reaches the
+  critic's parameters through it. The per-sample gradients come from one
+  gradient of sum_i D(x_hat_i), which is exact only for a critic without
+  cross-sample terms such as BatchNorm.
+
+  Args:
+    critic: module from images (B, ...) to outputs (B,).
+    real_images: (B, ...) real images.
+    fake_images: (B, ...) generated images, detached from the generator.
+    interpolation: (B,) weights e_i in [0, 1].
+    weight: lambda, 10 in the paper.
+
+  Returns:
+    Scalar penalty.
+  """
+  e = interpolation.view((-1,) + (1,) * (real_images.ndim - 1))
+  mixed = (e * real_images + (1 - e) * fake_images).requires_grad_(True)
+  (gradients,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)  # (B, ...)
+  norms = torch.sqrt(torch.sum(torch.square(gradients), dim=tuple(range(1, gradients.ndim))))  # (B,)
+  return weight * torch.mean(torch.square(norms - 1))
+
+
 # Config field `loss` -> (discriminator loss, generator loss).
 LOSSES = {
     'minimax': (non_saturating_discriminator_loss, minimax_generator_loss),
     'non_saturating': (non_saturating_discriminator_loss, non_saturating_generator_loss),
     'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
     'hinge': (hinge_discriminator_loss, hinge_generator_loss),
+    # The critic loss of 'wgan_gp' adds `gradient_penalty`, which needs the critic itself.
+    'wgan_gp': (wasserstein_discriminator_loss, wasserstein_generator_loss),
 }
 # Losses whose discriminator loss is a binary cross-entropy and takes `real_label`.
 CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')

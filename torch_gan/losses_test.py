@@ -89,3 +89,62 @@ def test_other_losses_at_extreme_logits():
   logits = torch.tensor([-1000.0], requires_grad=True)
   losses.minimax_generator_loss(logits).backward()
   assert logits.grad.item() == 0.0
+
+
+def test_wasserstein_losses_by_hand():
+  real = torch.tensor([2.0, -1.0], dtype=torch.float64)
+  fake = torch.tensor([0.5, -3.0], dtype=torch.float64)
+  # mean([0.5, -3]) - mean([2, -1]) = -1.25 - 0.5, and -mean([0.5, -3])
+  assert losses.wasserstein_discriminator_loss(real, fake).item() == -1.75
+  assert losses.wasserstein_generator_loss(fake).item() == 1.25
+  # Raw outputs, no saturation: extreme values pass through linearly.
+  big = torch.tensor([1e6, -1e6])
+  assert losses.wasserstein_discriminator_loss(big, torch.tensor([1e6, 1e6])).item() == 1e6
+  assert losses.wasserstein_generator_loss(-big).item() == 0.0
+
+
+# Images of 2x2 pixels, one channel: (B, 1, 2, 2).
+LINEAR_CRITIC_WEIGHTS = torch.tensor([[3.0, 0.0], [0.0, 4.0]], dtype=torch.float64).view(1, 2, 2)
+
+
+class LinearCritic(torch.nn.Module):
+  """D(x) = sum(w x) over the pixels of each image; its input gradient is w, of norm 5."""
+
+  def __init__(self):
+    super().__init__()
+    self.weight = torch.nn.Parameter(LINEAR_CRITIC_WEIGHTS.clone())
+
+  def forward(self, images):
+    return torch.sum(images * self.weight, dim=(1, 2, 3))
+
+
+def test_gradient_penalty_of_a_linear_critic():
+  # Penalty 10 (5 - 1)^2 = 160 whatever the images and interpolation weights.
+  generator = torch.Generator().manual_seed(0)
+  real, fake = torch.rand(2, 3, 1, 2, 2, generator=generator, dtype=torch.float64) * 2 - 1
+  penalty = losses.gradient_penalty(LinearCritic(), real, fake,
+                                    torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64))
+  assert math.isclose(penalty.item(), 160.0, rel_tol=1e-12)
+
+
+def test_gradient_penalty_backward_reaches_the_critic():
+  # dP/dw = 10 * 2 (|w| - 1) w / |w| = 16 w, through the input gradient
+  # that create_graph=True keeps differentiable.
+  critic = LinearCritic()
+  images = torch.zeros(3, 1, 2, 2, dtype=torch.float64)
+  losses.gradient_penalty(critic, images, images, torch.full((3,), 0.5, dtype=torch.float64)).backward()
+  torch.testing.assert_close(critic.weight.grad, 16 * LINEAR_CRITIC_WEIGHTS, rtol=1e-12, atol=0)
+
+
+def test_gradient_penalty_interpolates_per_sample():
+  # D(x) = 1/2 sum(x^2) has gradient x_hat. Sample 0: 0.5 in each of 4 pixels,
+  # norm 1, term 0. Sample 1: 0.25 * 3 + 0.75 * 1 = 1.5, norm 3, term 4.
+  # Penalty 10 * mean([0, 4]) = 20.
+  real = torch.stack([torch.ones(1, 2, 2), 3 * torch.ones(1, 2, 2)]).double()
+  fake = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)]).double()
+  critic = lambda images: 0.5 * torch.sum(torch.square(images), dim=(1, 2, 3))
+  weights = torch.tensor([0.5, 0.25], dtype=torch.float64)
+  assert math.isclose(losses.gradient_penalty(critic, real, fake, weights).item(), 20.0,
+                      rel_tol=1e-12)
+  assert math.isclose(losses.gradient_penalty(critic, real, fake, weights, weight=1.0).item(), 2.0,
+                      rel_tol=1e-12)

@@ -1,4 +1,4 @@
-"""The 28x28 DCGAN for MNIST in PyTorch, NCHW layout.
+"""The 28x28 DCGAN and the MLP GAN for MNIST in PyTorch, NCHW layout.
 
 The generator and discriminator mirror `jax_gan/models.py` layer for layer
 and name for name; only the layout differs (NCHW here, NHWC in JAX).
@@ -52,13 +52,29 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """DCGAN discriminator: image (B, 1, 28, 28) -> one logit per image, (B,)."""
+  """DCGAN discriminator: image (B, 1, 28, 28) -> one logit per image, (B,).
 
-  def __init__(self, features: int = 64):
+  `normalization` after the second convolution is 'batch_norm' (the DCGAN
+  paper), 'layer_norm' (normalizes each sample over its channels and pixels,
+  with a scale and bias per channel: the WGAN-GP paper's choice for its
+  critic) or 'none'.
+  """
+
+  def __init__(self, features: int = 64, normalization: str = 'batch_norm'):
     super().__init__()
     self.conv1 = nn.Conv2d(1, features, 4, stride=2, padding=1, bias=True)
-    self.conv2 = nn.Conv2d(features, 2 * features, 4, stride=2, padding=1, bias=False)
-    self.conv2_bn = nn.BatchNorm2d(2 * features)
+    # A bias before a normalization layer would be cancelled by it.
+    self.conv2 = nn.Conv2d(features, 2 * features, 4, stride=2, padding=1,
+                           bias=normalization == 'none')
+    if normalization == 'batch_norm':
+      self.conv2_bn = nn.BatchNorm2d(2 * features)
+    elif normalization == 'layer_norm':
+      # One group: statistics over (128, 7, 7) per sample.
+      self.conv2_ln = nn.GroupNorm(1, 2 * features, eps=1e-5)
+    elif normalization != 'none':
+      raise ValueError(f"invalid normalization {normalization!r}: expected 'batch_norm', "
+                       "'layer_norm' or 'none'")
+    self.normalization = normalization
     self.dense = nn.Linear(2 * features * 7 * 7, 1)
     self.apply(dcgan_init_)
 
@@ -67,8 +83,54 @@ class Discriminator(nn.Module):
     x = nn.functional.leaky_relu(x, 0.2)
 
     x = self.conv2(x)  # (B, 128, 7, 7)
-    x = nn.functional.leaky_relu(self.conv2_bn(x), 0.2)
+    if self.normalization == 'batch_norm':
+      x = self.conv2_bn(x)
+    elif self.normalization == 'layer_norm':
+      x = self.conv2_ln(x)
+    x = nn.functional.leaky_relu(x, 0.2)
 
     x = x.flatten(1)  # (B, 6272), flattened in (C, H, W) order
     x = self.dense(x)  # (B, 1)
     return x[:, 0]  # (B,)
+
+
+class MLPGenerator(nn.Module):
+  """MLP generator: latent vector (B, latent_dim) -> image (B, 1, 28, 28) in [-1, 1]."""
+
+  def __init__(self, latent_dim: int = 100, hidden_features: int = 256):
+    super().__init__()
+    self.hidden = nn.Linear(latent_dim, hidden_features)
+    self.output = nn.Linear(hidden_features, 28 * 28)
+    self.apply(dcgan_init_)
+
+  def forward(self, z: torch.Tensor) -> torch.Tensor:
+    x = nn.functional.leaky_relu(self.hidden(z), 0.2)  # (B, 256)
+    x = self.output(x)  # (B, 784)
+    return torch.tanh(x).view(z.shape[0], 1, 28, 28)  # (B, 1, 28, 28)
+
+
+class MLPDiscriminator(nn.Module):
+  """MLP discriminator: image (B, 1, 28, 28) -> one logit per image, (B,)."""
+
+  def __init__(self, hidden_features: int = 256):
+    super().__init__()
+    self.hidden = nn.Linear(28 * 28, hidden_features)
+    self.output = nn.Linear(hidden_features, 1)
+    self.apply(dcgan_init_)
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    x = x.flatten(1)  # (B, 784)
+    x = nn.functional.leaky_relu(self.hidden(x), 0.2)  # (B, 256)
+    x = self.output(x)  # (B, 1)
+    return x[:, 0]  # (B,)
+
+
+def create_models(config) -> tuple[nn.Module, nn.Module]:
+  """Return (generator, discriminator) for config.model, initialized from the current torch seed."""
+  if config.model == 'dcgan':
+    return (Generator(config.latent_dim, config.generator_features),
+            Discriminator(config.discriminator_features, config.discriminator_normalization))
+  if config.model == 'mlp':
+    return (MLPGenerator(config.latent_dim, config.hidden_features),
+            MLPDiscriminator(config.hidden_features))
+  raise ValueError(f"unknown model {config.model!r}: expected 'dcgan' or 'mlp'")

@@ -43,6 +43,48 @@ def test_parameter_shapes():
   }
 
 
+def test_critic_variant_shapes():
+  layer_norm = models.Discriminator(normalization='layer_norm')
+  assert {name: tuple(p.shape) for name, p in layer_norm.named_parameters()} == {
+      'conv1.weight': (64, 1, 4, 4), 'conv1.bias': (64,),
+      'conv2.weight': (128, 64, 4, 4),
+      'conv2_ln.weight': (128,), 'conv2_ln.bias': (128,),
+      'dense.weight': (1, 6272), 'dense.bias': (1,),
+  }
+  assert not list(layer_norm.buffers())  # No running statistics.
+  no_norm = models.Discriminator(normalization='none')
+  assert tuple(no_norm.conv2.bias.shape) == (128,)
+  with pytest.raises(ValueError, match="invalid normalization 'group'"):
+    models.Discriminator(normalization='group')
+
+
+def test_layer_norm_critic_normalizes_each_sample():
+  # The critic's output for one image must not depend on the other images of the batch.
+  torch.manual_seed(0)
+  critic = models.Discriminator(normalization='layer_norm').train()
+  images = torch.rand(4, 1, 28, 28) * 2 - 1
+  with torch.no_grad():
+    together = critic(images)
+    alone = torch.cat([critic(images[i:i + 1]) for i in range(4)])
+  torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('batch', [1, 7])
+def test_mlp_shapes(batch):
+  torch.manual_seed(0)
+  generator, discriminator = models.MLPGenerator(100, 32), models.MLPDiscriminator(32)
+  assert {name: tuple(p.shape) for name, p in generator.named_parameters()} == {
+      'hidden.weight': (32, 100), 'hidden.bias': (32,),
+      'output.weight': (784, 32), 'output.bias': (784,)}
+  assert {name: tuple(p.shape) for name, p in discriminator.named_parameters()} == {
+      'hidden.weight': (32, 784), 'hidden.bias': (32,),
+      'output.weight': (1, 32), 'output.bias': (1,)}
+  images = generator(torch.randn(batch, 100))
+  assert images.shape == (batch, 1, 28, 28)
+  assert images.abs().max().item() <= 1.0
+  assert discriminator(images).shape == (batch,)
+
+
 def test_dcgan_initialization_statistics():
   torch.manual_seed(0)
   generator = models.Generator()

@@ -1,4 +1,4 @@
-"""Train the DCGAN on MNIST with PyTorch: `python -m torch_gan.train --config=... --workdir=...`."""
+"""Train a GAN on MNIST with PyTorch: `python -m torch_gan.train --config=... --workdir=...`."""
 
 import functools
 
@@ -42,7 +42,9 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
   images = input_pipeline.load_train_images(config.data_dir, config.download).to(device)
   num_images = images.shape[0]  # (60000, 1, 28, 28) uint8, on the device for the run
-  steps_per_epoch = num_images // config.batch_size
+  # A step reads critic_steps batches, one per discriminator update.
+  images_per_step = config.batch_size * config.critic_steps
+  steps_per_epoch = num_images // images_per_step
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
 
   gan = train_step_lib.create_gan(config)
@@ -66,7 +68,7 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
   def batch_for_step(step, permutation):
     return input_pipeline.get_batch(images, permutation, step % steps_per_epoch,
-                                    config.batch_size, dtype)
+                                    images_per_step, dtype)
 
   logging.info('Training steps %d to %d (%d steps), %d steps per epoch, batch %d, on %s.',
                start_step + 1, total_steps, total_steps - start_step, steps_per_epoch,
@@ -93,12 +95,13 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
   loop.run_training_loop(
       start_step=start_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-      batch_size=config.batch_size, log_every_steps=config.log_every_steps,
+      batch_size=images_per_step, log_every_steps=config.log_every_steps,
       run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
       run_dir=run_dir)
 
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
-                              f'PyTorch DCGAN on MNIST, batch {config.batch_size}')
+                              f'PyTorch {config.model.upper()} GAN, {config.loss} loss, on MNIST, '
+                              f'batch {config.batch_size}')
   logging.info('Wrote metrics, samples, loss curve and checkpoints to %s.', run_dir.workdir)
   return state
 

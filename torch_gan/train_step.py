@@ -22,8 +22,8 @@ class TrainState:
   """
 
   step: int
-  generator: models.Generator
-  discriminator: models.Discriminator
+  generator: torch.nn.Module
+  discriminator: torch.nn.Module
   generator_optimizer: torch.optim.Adam
   discriminator_optimizer: torch.optim.Adam
   rng: torch.Generator
@@ -31,31 +31,38 @@ class TrainState:
 
 @dataclasses.dataclass(frozen=True)
 class GAN:
-  """The static parts of a GAN: losses and sizes."""
+  """The static parts of a GAN: losses and sizes.
+
+  Attributes:
+    loss: the config's loss name; 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
+    critic_steps: discriminator updates per step, each on its own real batch.
+    gradient_penalty_weight: lambda of the WGAN-GP penalty.
+  """
 
   discriminator_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
   generator_loss: Callable[[torch.Tensor], torch.Tensor]
   latent_dim: int
+  loss: str = 'non_saturating'
+  critic_steps: int = 1
+  gradient_penalty_weight: float = 10.0
 
 
 def create_gan(config) -> GAN:
   """Pick the losses and sizes from a config."""
-  if config.model != 'dcgan':
-    raise ValueError(f"unknown model {config.model!r}: expected 'dcgan'")
   if config.loss not in losses.LOSSES:
     raise ValueError(f'unknown loss {config.loss!r}: expected one of {sorted(losses.LOSSES)}')
   discriminator_loss, generator_loss = losses.LOSSES[config.loss]
   if config.loss in losses.CROSS_ENTROPY_LOSSES:
     discriminator_loss = functools.partial(discriminator_loss, real_label=config.real_label)
   return GAN(discriminator_loss=discriminator_loss, generator_loss=generator_loss,
-             latent_dim=config.latent_dim)
+             latent_dim=config.latent_dim, loss=config.loss, critic_steps=config.critic_steps,
+             gradient_penalty_weight=config.gradient_penalty_weight)
 
 
 def create_train_state(config, device, dtype=torch.float32) -> TrainState:
   """Initialize both networks and their optimizers; the parameters come from config.seed."""
   torch.manual_seed(config.seed)
-  generator = models.Generator(config.latent_dim, config.generator_features)
-  discriminator = models.Discriminator(config.discriminator_features)
+  generator, discriminator = models.create_models(config)
   generator.to(device=device, dtype=dtype)
   discriminator.to(device=device, dtype=dtype)
 
@@ -71,19 +78,27 @@ def create_train_state(config, device, dtype=torch.float32) -> TrainState:
 
 
 def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, gan: GAN):
-  """Draw the latent noise from `rng`, then run `train_step_with_noise`.
+  """Draw the step's random numbers from `rng`, then run the loss's train step.
 
   Args:
     state: networks and optimizers, updated in place.
-    batch: (B, 1, 28, 28) real images in [-1, 1].
-    rng: draws the latent noise.
+    batch: (K * B, 1, 28, 28) real images in [-1, 1], K = gan.critic_steps.
+    rng: draws the latent noise (and the penalty's interpolation weights).
     gan: losses and sizes.
 
   Returns:
     (state, metrics), metrics being a dict of scalar tensors on the device.
   """
-  z = torch.randn(batch.shape[0], gan.latent_dim, generator=rng, device=batch.device,
-                  dtype=batch.dtype)
+  options = dict(generator=rng, device=batch.device, dtype=batch.dtype)
+  if gan.loss == 'wgan_gp':
+    steps = gan.critic_steps
+    batch_size = batch.shape[0] // steps
+    critic_z = torch.randn(steps, batch_size, gan.latent_dim, **options)
+    interpolation = torch.rand(steps, batch_size, **options)
+    z = torch.randn(batch_size, gan.latent_dim, **options)
+    batches = batch.view((steps, batch_size) + batch.shape[1:])  # (K, B, 1, 28, 28)
+    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation, z, gan=gan)
+  z = torch.randn(batch.shape[0], gan.latent_dim, **options)
   return train_step_with_noise(state, batch, z, gan=gan)
 
 
@@ -134,8 +149,59 @@ def train_step_with_noise(state: TrainState, batch: torch.Tensor, z: torch.Tenso
   return state, metrics
 
 
+def wgan_gp_train_step_with_noise(state: TrainState, batches: torch.Tensor, critic_z: torch.Tensor,
+                                  interpolation: torch.Tensor, z: torch.Tensor, *, gan: GAN):
+  """Run K critic updates, then one generator update, in place, as in WGAN-GP's Algorithm 1.
+
+  Critic update k takes real batch k, generates a batch from critic_z[k]
+  without gradient, and minimizes
+    mean(D(G(z))) - mean(D(x)) + gradient_penalty(D, x, G(z), interpolation[k]).
+  The generator update then generates from its own noise z and minimizes
+  -mean(D(G(z))) through the updated critic. The generator runs in train mode
+  K + 1 times, so its BatchNorm statistics are updated K + 1 times, as in
+  `jax_gan.train_step.wgan_gp_train_step_with_noise`.
+
+  Args:
+    state: networks and optimizers, updated in place.
+    batches: (K, B, 1, 28, 28) real images in [-1, 1], one batch per critic update.
+    critic_z: (K, B, latent_dim) latent noise of the critic updates.
+    interpolation: (K, B) interpolation weights in [0, 1] of the penalty.
+    z: (B, latent_dim) latent noise of the generator update.
+    gan: losses and sizes.
+
+  Returns:
+    (state, metrics): d_loss, gradient_penalty and wasserstein_distance are
+    means over the K critic updates.
+  """
+  generator, critic = state.generator, state.discriminator
+  generator.train()
+  critic.train()
+  critic_metrics = []
+  for real, noise, weights in zip(batches, critic_z, interpolation):
+    with torch.no_grad():
+      fake = generator(noise)
+    state.discriminator_optimizer.zero_grad(set_to_none=True)
+    distance_loss = gan.discriminator_loss(critic(real), critic(fake))
+    penalty = losses.gradient_penalty(critic, real, fake, weights, gan.gradient_penalty_weight)
+    d_loss = distance_loss + penalty
+    d_loss.backward()
+    state.discriminator_optimizer.step()
+    critic_metrics.append(torch.stack([d_loss.detach(), penalty.detach(), -distance_loss.detach()]))
+
+  state.generator_optimizer.zero_grad(set_to_none=True)
+  g_loss = gan.generator_loss(critic(generator(z)))
+  g_loss.backward()
+  state.generator_optimizer.step()
+
+  state.step += 1
+  d_loss, penalty, distance = torch.stack(critic_metrics).mean(dim=0)
+  metrics = {'d_loss': d_loss, 'gradient_penalty': penalty, 'wasserstein_distance': distance,
+             'g_loss': g_loss.detach()}
+  return state, metrics
+
+
 @torch.no_grad()
-def generate_samples(generator: models.Generator, z: torch.Tensor) -> torch.Tensor:
+def generate_samples(generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
   """Generate images (B, 1, 28, 28) in [-1, 1] with the running BatchNorm statistics."""
   was_training = generator.training
   generator.eval()

@@ -33,12 +33,24 @@ def test_short_run_writes_outputs_and_learns(small_run_config, tmp_path):
   assert checkpoints.latest_step(str(tmp_path / 'checkpoints')) == 60
 
 
-def test_resume_is_bit_identical(small_run_config, tmp_path):
+# Config overrides for the other models and losses; the WGAN-GP critic has
+# no BatchNorm statistics and the MLPs have none at all, which checkpoints
+# must carry too.
+OTHER_SETUPS = {
+    'wgan_gp': dict(loss='wgan_gp', discriminator_normalization='layer_norm', critic_steps=5,
+                    learning_rate=1e-4, beta1=0.0, beta2=0.9, batch_size=16),
+    'mlp': dict(model='mlp', hidden_features=64),
+}
+
+
+@pytest.mark.parametrize('setup', ['dcgan'] + list(OTHER_SETUPS))
+def test_resume_is_bit_identical(small_run_config, tmp_path, setup):
+  overrides = OTHER_SETUPS.get(setup, {})
+  config = lambda num_steps: small_run_config(num_steps=num_steps, log_every_steps=1, **overrides)
   straight, interrupted = str(tmp_path / 'straight'), str(tmp_path / 'interrupted')
-  train.train_and_evaluate(small_run_config(num_steps=6, log_every_steps=1), straight)
-  train.train_and_evaluate(small_run_config(num_steps=3, log_every_steps=1), interrupted)
-  train.train_and_evaluate(small_run_config(num_steps=6, log_every_steps=1), interrupted,
-                           resume=True)
+  train.train_and_evaluate(config(6), straight)
+  train.train_and_evaluate(config(3), interrupted)
+  train.train_and_evaluate(config(6), interrupted, resume=True)
 
   def final_checkpoint(workdir):
     return torch.load(os.path.join(workdir, 'checkpoints', 'checkpoint_0000006.pt'),
@@ -68,3 +80,18 @@ def test_resume_without_more_steps_is_rejected(small_run_config, tmp_path):
   train.train_and_evaluate(small_run_config(num_steps=2), str(tmp_path))
   with pytest.raises(train.InputError, match='already trained 2 steps'):
     train.train_and_evaluate(small_run_config(num_steps=2), str(tmp_path), resume=True)
+
+
+def test_wgan_gp_step_reads_one_batch_per_critic_update(small_run_config, tmp_path):
+  # 2,000 images x 5 critic updates = 10,000 images per step: 6 steps per epoch.
+  config = small_run_config(model='mlp', hidden_features=32, loss='wgan_gp', critic_steps=5,
+                            batch_size=2000, num_steps=7, log_every_steps=3)
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    records = [json.loads(line) for line in f]
+  assert [(record['step'], record['epoch']) for record in records] == [(3, 1), (6, 1), (7, 2)]
+  for record in records:
+    assert set(record) == {'step', 'epoch', 'd_loss', 'g_loss', 'gradient_penalty',
+                           'wasserstein_distance', 'img_per_s'}
+    assert all(math.isfinite(value) for value in record.values())
+  assert (tmp_path / 'samples' / 'epoch_001.png').is_file()

@@ -1,7 +1,7 @@
-"""The MLP GAN on MNIST with the non-saturating loss; every other field as in configs/default.py.
+"""The MLP GAN on MNIST with the non-saturating loss. Every other field is as in configs/default.py.
 
 Both networks have one hidden layer of config.hidden_features units with a
-LeakyReLU; the generator ends in tanh, the discriminator in one logit.
+LeakyReLU. The generator ends in tanh and the discriminator in one logit.
 """
 
 from configs import default

@@ -174,7 +174,7 @@ class Discriminator(nn.Module):
   """DCGAN discriminator: image (B, 28, 28, 1) -> one logit per image, (B,).
 
   Attributes:
-    features: channels of the first convolution; the second has twice as many.
+    features: channels of the first convolution. The second has twice as many.
     normalization: after the second convolution, 'batch_norm' (the DCGAN
       paper), 'layer_norm' (normalizes each sample over its channels and
       pixels, with a scale and bias per channel: the WGAN-GP paper's choice for

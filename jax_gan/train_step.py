@@ -44,7 +44,7 @@ class GAN:
   """The static parts of a GAN: networks, optimizers and losses.
 
   Attributes:
-    loss: the config's loss name; 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
+    loss: the config's loss name. 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
     critic_steps: discriminator updates per step, each on its own real batch.
     gradient_penalty_weight: lambda of the WGAN-GP penalty.
   """
@@ -145,7 +145,7 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, gan: GAN)
 
 
 def apply_in_train_mode(module, params, batch_stats, inputs):
-  """Run `module` in train mode; return (outputs, its updated BatchNorm statistics)."""
+  """Run `module` in train mode and return (outputs, its updated BatchNorm statistics)."""
   outputs, updates = module.apply({'params': params, 'batch_stats': batch_stats}, inputs,
                                   train=True, mutable=['batch_stats'])
   return outputs, updates.get('batch_stats', batch_stats)
@@ -333,6 +333,29 @@ def make_train_step_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int):
   """Return `train_step_on_dataset` with its static arguments bound, jit-compiled, the old state donated."""
   return jax.jit(functools.partial(train_step_on_dataset, gan=gan,
                                    steps_per_epoch=steps_per_epoch, batch_size=batch_size),
+                 donate_argnums=0)
+
+
+def train_steps_on_dataset(state: TrainState, images: jax.Array, permutation: jax.Array, *,
+                           gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int):
+  """Run `num_steps` calls of `train_step_on_dataset` fused into one `lax.scan`.
+
+  The steps must lie in one epoch, because they share `permutation`.
+
+  Returns:
+    (state after the last step, metrics of every step stacked along axis 0).
+  """
+  def body(state, _):
+    return train_step_on_dataset(state, images, permutation, gan=gan,
+                                 steps_per_epoch=steps_per_epoch, batch_size=batch_size)
+
+  return jax.lax.scan(body, state, length=num_steps)
+
+
+def make_train_steps_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int):
+  """Return `train_steps_on_dataset` with its static arguments bound, jit-compiled, the old state donated."""
+  return jax.jit(functools.partial(train_steps_on_dataset, gan=gan, steps_per_epoch=steps_per_epoch,
+                                   batch_size=batch_size, num_steps=num_steps),
                  donate_argnums=0)
 
 

@@ -59,3 +59,36 @@ def test_one_step_changes_every_parameter_and_statistic(real_batch):
   for name in ('d_loss', 'g_loss', 'real_score', 'fake_score'):
     assert np.isfinite(float(metrics[name])), name
 
+
+
+def test_fused_steps_equal_single_steps(data_dir):
+  # Three steps in one lax.scan against three jitted calls, in float64, where
+  # the two compilations can differ only in the last digits.
+  jax.config.update('jax_enable_x64', True)
+  try:
+    config = default.get_config()
+    config.param_dtype = 'float64'
+    gan = train_step_lib.create_gan(config)
+    state = train_step_lib.create_train_state(gan, jax.random.PRNGKey(0), jnp.float64)
+    images = jnp.asarray(input_pipeline.load_train_images(data_dir, download=False)[:640])
+    permutation = jnp.arange(640)
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
+
+    single_step = train_step_lib.make_train_step_on_dataset(gan, steps_per_epoch=80, batch_size=8)
+    single = copy(state)
+    single_losses = []
+    for _ in range(3):
+      single, metrics = single_step(single, images, permutation)
+      single_losses.append(float(metrics['g_loss']))
+    fused_steps = train_step_lib.make_train_steps_on_dataset(gan, steps_per_epoch=80, batch_size=8,
+                                                             num_steps=3)
+    fused, fused_metrics = fused_steps(copy(state), images, permutation)
+
+    assert int(fused.step) == 3
+    np.testing.assert_allclose(fused_metrics['g_loss'], single_losses, rtol=1e-12)
+    for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(jax.device_get(single)),
+                                 jax.tree.leaves(jax.device_get(fused))):
+      np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13,
+                                 err_msg=jax.tree_util.keystr(path))
+  finally:
+    jax.config.update('jax_enable_x64', False)

@@ -38,7 +38,7 @@ def _load_final_state(workdir, template):
   return jax.device_get(checkpoints.restore(os.path.join(workdir, 'checkpoints'), template))
 
 
-# Config overrides for the other models and losses; the WGAN-GP critic has
+# Config overrides for the other models and losses. The WGAN-GP critic has
 # no BatchNorm statistics and the MLPs have none at all, which checkpoints
 # must carry too.
 OTHER_SETUPS = {

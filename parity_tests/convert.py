@@ -315,7 +315,7 @@ def _convert_run(source: str, target: str) -> str:
 def torch_state_to_jax(torch_state, jax_template, layers=None):
   """Convert a `torch_gan` TrainState to a `jax_gan` TrainState; the PRNG key is the template's.
 
-  `layers` is `model_layers(config)`; None means the default DCGAN.
+  `layers` is `model_layers(config)`, or None for the default DCGAN.
   """
   from jax_gan import train_step as jax_train_step  # pylint: disable=g-import-not-at-top
 
@@ -335,7 +335,7 @@ def torch_state_to_jax(torch_state, jax_template, layers=None):
 def jax_state_to_torch(jax_state, torch_state, layers=None):
   """Load a `jax_gan` TrainState into a `torch_gan` TrainState in place; the noise generator is kept.
 
-  `layers` is `model_layers(config)`; None means the default DCGAN.
+  `layers` is `model_layers(config)`, or None for the default DCGAN.
   """
   layers = layers or LAYERS
   for network in ('generator', 'discriminator'):

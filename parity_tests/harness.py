@@ -257,10 +257,10 @@ TRAINING_BATCH = 32
 
 
 def train_both(pair, real_images, num_steps=NUM_TRAINING_STEPS, batch=TRAINING_BATCH):
-  """Run `num_steps` full steps on both sides; return the per-step losses of each.
+  """Run `num_steps` full steps on both sides and return the per-step losses of each.
 
   A step is one discriminator update and one generator update, or for
-  wgan_gp K critic updates and one generator update; both sides get the same
+  wgan_gp K critic updates and one generator update. Both sides get the same
   numpy noise and interpolation weights. Needs num_steps * K * batch real images.
   """
   rng = np.random.RandomState(7)

@@ -114,7 +114,7 @@ def test_forward_outputs_match(dtype, direction, implementation):
                          atol=atol, rtol=rtol)
 
 
-# Config overrides of each loss and model the suite covers; 'wgan_gp' and 'mlp'
+# Config overrides of each loss and model the suite covers. 'wgan_gp' and 'mlp'
 # are configs/dcgan_wgan_gp.py and configs/mlp_mnist.py.
 LOSS_SETTINGS = {
     'minimax': dict(loss='minimax'),

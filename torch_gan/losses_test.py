@@ -108,7 +108,7 @@ LINEAR_CRITIC_WEIGHTS = torch.tensor([[3.0, 0.0], [0.0, 4.0]], dtype=torch.float
 
 
 class LinearCritic(torch.nn.Module):
-  """D(x) = sum(w x) over the pixels of each image; its input gradient is w, of norm 5."""
+  """Critic D(x) = sum(w x) over the pixels of each image, whose input gradient is w, of norm 5."""
 
   def __init__(self):
     super().__init__()

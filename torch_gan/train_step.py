@@ -34,7 +34,7 @@ class GAN:
   """The static parts of a GAN: losses and sizes.
 
   Attributes:
-    loss: the config's loss name; 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
+    loss: the config's loss name. 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
     critic_steps: discriminator updates per step, each on its own real batch.
     gradient_penalty_weight: lambda of the WGAN-GP penalty.
   """

@@ -33,7 +33,7 @@ def test_short_run_writes_outputs_and_learns(small_run_config, tmp_path):
   assert checkpoints.latest_step(str(tmp_path / 'checkpoints')) == 60
 
 
-# Config overrides for the other models and losses; the WGAN-GP critic has
+# Config overrides for the other models and losses. The WGAN-GP critic has
 # no BatchNorm statistics and the MLPs have none at all, which checkpoints
 # must carry too.
 OTHER_SETUPS = {

@@ -1,0 +1,439 @@
+"""Measure GAN training throughput of the JAX and the PyTorch backend side by side.
+
+    python -m parity_tests.bench [--batch_sizes=64,256,1024] [--output_dir=bench_results]
+
+Every variant trains the same config on the same device from MNIST that is
+already on the device, so the data path is not what is measured:
+  jax_step       one jitted train step per call (what `jax_gan.train` runs)
+  jax_scan       the steps of one timed window fused into one call with `lax.scan`
+  torch_eager    one eager PyTorch train step per call (what `torch_gan.train` runs)
+  torch_compile  the PyTorch step compiled by `torch.compile` (with CUDA graphs on a GPU)
+Each variant is compiled and warmed up, then timed over several windows. A
+window ends with `block_until_ready` or `torch.cuda.synchronize`, and the
+table shows the median window. Compile time is reported apart. Memory is the
+peak device memory on a GPU and the peak resident set size of the process on
+a CPU. MFU divides the analytic FLOPs of one step (`step_flops`) by the
+measured step time and the device's peak float32 rate, where it is known.
+
+Writes bench.json (device, library versions, config, every measurement) and
+bench.png (img/s per variant and batch size) to --output_dir.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+# torchvision before TensorFlow: the other order crashes with the pinned versions.
+import torchvision  # pylint: disable=unused-import  # noqa: F401
+
+VARIANTS = ('jax_step', 'jax_scan', 'torch_eager', 'torch_compile')
+DEFAULT_BATCH_SIZES = (64, 256, 1024)
+# Dense float32 peak FLOP/s of known devices (non-tensor-core float32 for GPUs,
+# the precision the benchmark runs in). CPUs vary too much to list.
+PEAK_FLOPS = {
+    'NVIDIA H200': 67e12,
+    'NVIDIA H100 80GB HBM3': 67e12,
+    'NVIDIA A100-SXM4-80GB': 19.5e12,
+    'NVIDIA A100-SXM4-40GB': 19.5e12,
+}
+
+
+@dataclasses.dataclass
+class Measurement:
+  """One variant at one batch size."""
+
+  variant: str
+  batch_size: int
+  compile_s: float
+  steps_per_window: int
+  window_ms_per_step: list
+  ms_per_step: float  # median over windows
+  img_per_s: float
+  peak_memory_bytes: int
+  memory_kind: str  # 'device' or 'process_rss'
+  mfu: float | None
+
+
+def conv_macs(height, width, in_features, out_features, kernel=4):
+  """Return the multiply-adds of a convolution whose output is height x width x out_features."""
+  return height * width * out_features * in_features * kernel * kernel
+
+
+def forward_macs(config):
+  """Return (generator, discriminator) multiply-adds of one image's forward pass.
+
+  Only convolutions and dense layers count; normalizations and activations
+  add under 1%. A stride-2 transposed convolution from (H, W, C) to
+  (2H, 2W, F) with a 4x4 kernel does H W C F 16 multiply-adds.
+  """
+  if config.model == 'mlp':
+    hidden = config.hidden_features
+    return (config.latent_dim * hidden + hidden * 784, 784 * hidden + hidden)
+  g, d = config.generator_features, config.discriminator_features
+  generator = (config.latent_dim * 7 * 7 * 4 * g  # project
+               + conv_macs(7, 7, 4 * g, 2 * g)  # conv_transpose1, counted on its input
+               + conv_macs(14, 14, 2 * g, 1))  # conv_transpose2, counted on its input
+  discriminator = (conv_macs(14, 14, 1, d) + conv_macs(7, 7, d, 2 * d) + 7 * 7 * 2 * d)
+  return generator, discriminator
+
+
+def step_flops(config, batch_size: int) -> float:
+  """Return the analytic FLOPs of one train step (one D update and one G update).
+
+  With F_G and F_D the forward FLOPs per image (2 per multiply-add) and a
+  backward pass costing twice its forward pass: the generator runs forward
+  once (F_G), the discriminator update runs D forward and backward on the
+  real and the generated batch (2 x 3 F_D), and the generator update runs D
+  forward and backward on the generated batch (3 F_D) and the generator
+  backward (2 F_G). In all 3 F_G + 9 F_D per image.
+  """
+  generator, discriminator = forward_macs(config)
+  return batch_size * (3 * 2 * generator + 9 * 2 * discriminator)
+
+
+def _reset_peak_rss():
+  # Writing 5 to clear_refs resets the peak RSS (VmHWM) on Linux.
+  try:
+    with open('/proc/self/clear_refs', 'w') as f:
+      f.write('5')
+  except OSError:
+    pass
+
+
+def _peak_rss_bytes() -> int:
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith('VmHWM:'):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  import resource  # pylint: disable=g-import-not-at-top
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _time_windows(run_window, steps_per_window: int, windows: int) -> list:
+  """Call `run_window(steps)` `windows` times and return the ms per step of each call."""
+  results = []
+  for _ in range(windows):
+    start = time.perf_counter()
+    run_window(steps_per_window)
+    results.append(1000 * (time.perf_counter() - start) / steps_per_window)
+  return results
+
+
+def _steps_for(seconds_per_step: float, window_seconds: float, max_steps: int) -> int:
+  return int(min(max_steps, max(1, round(window_seconds / max(seconds_per_step, 1e-9)))))
+
+
+def bench_jax(config, images_nhwc, batch_size, variants, windows, window_seconds, max_steps):
+  """Measure the JAX variants at one batch size; return a list of Measurement."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+  from jax_gan import train_step as train_step_lib  # pylint: disable=g-import-not-at-top
+
+  device = jax.devices()[0]
+  gan = train_step_lib.create_gan(config)
+  images = jax.device_put(images_nhwc, device)
+  num_images = images.shape[0]
+  steps_per_epoch = num_images // batch_size
+  permutation = input_pipeline.epoch_permutation(jax.random.PRNGKey(1), 0, num_images)
+  fresh_state = lambda: train_step_lib.create_train_state(gan, jax.random.PRNGKey(config.seed))
+  results = []
+
+  # jax_step: also sets the window length for jax_scan.
+  _reset_peak_rss()
+  state = fresh_state()
+  start = time.perf_counter()
+  step = train_step_lib.make_train_step_on_dataset(gan, steps_per_epoch, batch_size).lower(
+      state, images, permutation).compile()
+  compile_s = time.perf_counter() - start
+  for _ in range(2):  # warm-up; the second call estimates the step time
+    start = time.perf_counter()
+    state, _ = step(state, images, permutation)
+    jax.block_until_ready(state)
+  steps = _steps_for(time.perf_counter() - start, window_seconds, max_steps)
+
+  def run_single(count):
+    nonlocal state
+    for _ in range(count):
+      state, _ = step(state, images, permutation)
+    jax.block_until_ready(state)
+
+  if 'jax_step' in variants:
+    times = _time_windows(run_single, steps, windows)
+    results.append(_measurement(config, 'jax_step', batch_size, compile_s, steps, times,
+                                _jax_peak_memory(device)))
+
+  if 'jax_scan' in variants:
+    _reset_peak_rss()
+    state = fresh_state()
+    start = time.perf_counter()
+    fused = train_step_lib.make_train_steps_on_dataset(
+        gan, steps_per_epoch, batch_size, steps).lower(state, images, permutation).compile()
+    compile_s = time.perf_counter() - start
+    state, _ = fused(state, images, permutation)  # warm-up
+    jax.block_until_ready(state)
+
+    def run_fused(count):
+      nonlocal state
+      del count  # one call runs the whole window
+      state, _ = fused(state, images, permutation)
+      jax.block_until_ready(state)
+
+    times = _time_windows(run_fused, steps, windows)
+    results.append(_measurement(config, 'jax_scan', batch_size, compile_s, steps, times,
+                                _jax_peak_memory(device)))
+  return results
+
+
+def _jax_peak_memory(device):
+  stats = device.memory_stats() if device.platform != 'cpu' else None
+  if stats and 'peak_bytes_in_use' in stats:
+    return stats['peak_bytes_in_use'], 'device'
+  return _peak_rss_bytes(), 'process_rss'
+
+
+def bench_torch(config, images_nchw, batch_size, variants, windows, window_seconds, max_steps):
+  """Measure the PyTorch variants at one batch size; return a list of Measurement."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+  from torch_gan import train_step as train_step_lib  # pylint: disable=g-import-not-at-top
+
+  device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+  torch.backends.cudnn.allow_tf32 = False
+  torch.set_float32_matmul_precision(config.matmul_precision)
+  gan = train_step_lib.create_gan(config)
+  images = images_nchw.to(device)
+  num_images = images.shape[0]
+  steps_per_epoch = num_images // batch_size
+  permutation = input_pipeline.epoch_permutation(config.seed, 0, num_images, device)
+  dtype = getattr(torch, config.param_dtype)
+
+  def synchronize():
+    if device.type == 'cuda':
+      torch.cuda.synchronize()
+
+  def peak_memory():
+    if device.type == 'cuda':
+      return torch.cuda.max_memory_allocated(), 'device'
+    return _peak_rss_bytes(), 'process_rss'
+
+  results = []
+  for variant in ('torch_eager', 'torch_compile'):
+    if variant not in variants:
+      continue
+    _reset_peak_rss()
+    if device.type == 'cuda':
+      torch.cuda.reset_peak_memory_stats()
+    state = train_step_lib.create_train_state(config, device, dtype)
+    step_fn = lambda state, batch, z: train_step_lib.train_step_with_noise(state, batch, z, gan=gan)
+    if variant == 'torch_compile':
+      mode = 'reduce-overhead' if device.type == 'cuda' else None  # CUDA graphs on a GPU
+      step_fn = torch.compile(step_fn, mode=mode)
+    counter = [0]
+
+    def run(count, step_fn=step_fn, state=state):
+      for _ in range(count):
+        index = counter[0] % steps_per_epoch
+        counter[0] += 1
+        batch = input_pipeline.get_batch(images, permutation, index, batch_size, dtype)
+        z = torch.randn(batch_size, config.latent_dim, generator=state.rng, device=device,
+                        dtype=dtype)
+        step_fn(state, batch, z)
+      synchronize()
+
+    start = time.perf_counter()
+    run(1)  # eager: the first call allocates; compiled: it compiles
+    compile_s = time.perf_counter() - start if variant == 'torch_compile' else 0.0
+    start = time.perf_counter()
+    run(1)
+    steps = _steps_for(time.perf_counter() - start, window_seconds, max_steps)
+    times = _time_windows(run, steps, windows)
+    results.append(_measurement(config, variant, batch_size, compile_s, steps, times,
+                                peak_memory()))
+  return results
+
+
+def _measurement(config, variant, batch_size, compile_s, steps, times, memory):
+  median_ms = statistics.median(times)
+  peak = PEAK_FLOPS.get(_device_name())
+  mfu = step_flops(config, batch_size) / (median_ms / 1000) / peak if peak else None
+  return Measurement(variant=variant, batch_size=batch_size, compile_s=compile_s,
+                     steps_per_window=steps, window_ms_per_step=times, ms_per_step=median_ms,
+                     img_per_s=batch_size / (median_ms / 1000), peak_memory_bytes=int(memory[0]),
+                     memory_kind=memory[1], mfu=mfu)
+
+
+def _device_name() -> str:
+  import torch  # pylint: disable=g-import-not-at-top
+  if torch.cuda.is_available():
+    return torch.cuda.get_device_name(0)
+  return f'CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores'
+
+
+def environment() -> dict:
+  """Return the device and library versions, for the JSON."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  return {
+      'device': _device_name(),
+      'jax_devices': [str(device) for device in jax.devices()],
+      'python': platform.python_version(),
+      'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
+      'torch': torch.__version__, 'torchvision': torchvision.__version__,
+      'torch_threads': torch.get_num_threads(),
+  }
+
+
+def format_table(measurements) -> str:
+  """Return the results as a text table, with img/s ratios against torch_eager at each batch size."""
+  eager = {m.batch_size: m.img_per_s for m in measurements if m.variant == 'torch_eager'}
+  header = (f'{"variant":<14} {"batch":>5} {"ms/step":>9} {"img/s":>9} {"vs eager":>8} '
+            f'{"compile s":>9} {"peak MB":>8} {"MFU":>6}')
+  lines = [header, '-' * len(header)]
+  for m in measurements:
+    ratio = f'{m.img_per_s / eager[m.batch_size]:.2f}x' if m.batch_size in eager else '-'
+    mfu = f'{100 * m.mfu:.1f}%' if m.mfu is not None else '-'
+    lines.append(f'{m.variant:<14} {m.batch_size:>5} {m.ms_per_step:>9.1f} {m.img_per_s:>9.0f} '
+                 f'{ratio:>8} {m.compile_s:>9.1f} {m.peak_memory_bytes / 2**20:>8.0f} {mfu:>6}')
+  return '\n'.join(lines)
+
+
+def draw_chart(measurements, path: str, title: str) -> None:
+  """Draw img/s per variant, grouped by batch size, as a PNG bar chart."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  batch_sizes = sorted({m.batch_size for m in measurements})
+  variants = [v for v in VARIANTS if any(m.variant == v for m in measurements)]
+  width = 0.8 / max(len(variants), 1)
+  figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+  for index, variant in enumerate(variants):
+    values = [next((m.img_per_s for m in measurements
+                    if m.variant == variant and m.batch_size == b), 0.0) for b in batch_sizes]
+    axes.bar([i + index * width for i in range(len(batch_sizes))], values, width, label=variant)
+  axes.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(batch_sizes))])
+  axes.set_xticklabels([f'batch {b}' for b in batch_sizes])
+  axes.set_ylabel('training images per second (median window)')
+  axes.set_title(title)
+  axes.grid(axis='y', alpha=0.3)
+  axes.legend()
+  figure.tight_layout()
+  figure.savefig(path)
+  plt.close(figure)
+
+
+def _parse_sizes(text: str) -> list:
+  sizes = [int(part) for part in text.split(',') if part.strip()]
+  if not sizes or min(sizes) <= 0:
+    raise ValueError
+  return sizes
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(
+      description='Measure training throughput of the JAX and PyTorch GANs side by side.')
+  parser.add_argument('--batch_sizes', default=','.join(map(str, DEFAULT_BATCH_SIZES)),
+                      help='comma-separated batch sizes (default: %(default)s)')
+  parser.add_argument('--variants', default=','.join(VARIANTS),
+                      help='comma-separated subset of ' + ', '.join(VARIANTS))
+  parser.add_argument('--config', default='configs/dcgan_mnist.py',
+                      help='config file with get_config() (default: %(default)s)')
+  parser.add_argument('--windows', type=int, default=3, help='timed windows per variant')
+  parser.add_argument('--window_seconds', type=float, default=1.0,
+                      help='target length of one timed window')
+  parser.add_argument('--max_steps_per_window', type=int, default=50)
+  parser.add_argument('--output_dir', default='bench_results',
+                      help='where bench.json and bench.png go (default: %(default)s)')
+  args = parser.parse_args(argv)
+
+  from gan_common import cli  # pylint: disable=g-import-not-at-top
+  from gan_common.errors import InputError  # pylint: disable=g-import-not-at-top
+  try:
+    config = _load_config(args.config)
+    try:
+      batch_sizes = _parse_sizes(args.batch_sizes)
+    except ValueError:
+      raise InputError(f'--batch_sizes must be positive integers separated by commas, '
+                       f'got {args.batch_sizes!r}') from None
+    variants = [v.strip() for v in args.variants.split(',') if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+      raise InputError(f'unknown variant {unknown[0] if unknown else "(none)"!r}: '
+                       f'expected some of {", ".join(VARIANTS)}')
+    if args.windows <= 0 or args.window_seconds <= 0 or args.max_steps_per_window <= 0:
+      raise InputError('--windows, --window_seconds and --max_steps_per_window must be positive')
+    os.makedirs(args.output_dir, exist_ok=True)
+    if not os.access(args.output_dir, os.W_OK):
+      raise InputError(f'--output_dir {args.output_dir} is not writable')
+    run(config, batch_sizes, variants, args)
+  except InputError as error:
+    cli.exit_with_error(error)
+  except OSError as error:
+    cli.exit_with_error(InputError(f'cannot write to --output_dir {args.output_dir}: {error}'))
+
+
+def _load_config(path: str):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  from gan_common import configuration  # pylint: disable=g-import-not-at-top
+  from gan_common.errors import InputError  # pylint: disable=g-import-not-at-top
+
+  if not os.path.isfile(path):
+    raise InputError(f'config file {path} not found')
+  spec = importlib.util.spec_from_file_location('bench_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  configuration.validate(config)
+  if config.loss == 'wgan_gp':
+    raise InputError('the benchmark times one discriminator and one generator update per step; '
+                     'the wgan_gp loss is not supported yet, choose another config')
+  return config
+
+
+def run(config, batch_sizes, variants, args) -> list:
+  """Measure every variant at every batch size, print the table, write the JSON and the chart."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from torch_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  images = input_pipeline.load_train_images(config.data_dir, config.download)  # (60000, 1, 28, 28)
+  images_nhwc = np.ascontiguousarray(images.numpy().transpose(0, 2, 3, 1))
+  measurements = []
+  for batch_size in batch_sizes:
+    options = (variants, args.windows, args.window_seconds, args.max_steps_per_window)
+    if any(v.startswith('jax') for v in variants):
+      measurements += bench_jax(config, images_nhwc, batch_size, *options)
+    if any(v.startswith('torch') for v in variants):
+      measurements += bench_torch(config, images, batch_size, *options)
+    print(f'batch {batch_size} done', file=sys.stderr, flush=True)
+
+  measurements.sort(key=lambda m: (m.batch_size, VARIANTS.index(m.variant)))
+  print(format_table(measurements))
+  info = environment()
+  report = {
+      'environment': info,
+      'config': config.to_dict(),
+      'flops_per_step': {str(b): step_flops(config, b) for b in batch_sizes},
+      'peak_flops': PEAK_FLOPS.get(info['device']),
+      'measurements': [dataclasses.asdict(m) for m in measurements],
+  }
+  json_path = os.path.join(args.output_dir, 'bench.json')
+  with open(json_path, 'w') as f:
+    json.dump(report, f, indent=2)
+  chart_path = os.path.join(args.output_dir, 'bench.png')
+  draw_chart(measurements, chart_path, f'{config.model.upper()} GAN training, {info["device"]}')
+  print(f'Wrote {json_path} and {chart_path}.')
+  return measurements
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])

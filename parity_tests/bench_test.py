@@ -1,0 +1,66 @@
+"""Tests of the throughput benchmark: its outputs and fields at the smallest setting, never its times."""
+
+import json
+
+import pytest
+
+from configs import default
+from parity_tests import bench
+
+
+def test_step_flops_by_hand():
+  # Generator forward, multiply-adds per image: 100 x 12544 (project)
+  # + 7 x 7 x 256 x 128 x 16 (conv_transpose1) + 14 x 14 x 128 x 1 x 16 (conv_transpose2).
+  # Discriminator: 14 x 14 x 64 x 1 x 16 + 7 x 7 x 128 x 64 x 16 + 6272 (dense).
+  generator = 1_254_400 + 25_690_112 + 401_408
+  discriminator = 200_704 + 6_422_528 + 6_272
+  assert bench.forward_macs(default.get_config()) == (generator, discriminator)
+  assert bench.step_flops(default.get_config(), 64) == 64 * (6 * generator + 18 * discriminator)
+
+
+def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monkeypatch):
+  monkeypatch.setenv('MNIST_DATA_DIR', data_dir)
+  bench.main(['--batch_sizes=8', '--windows=2', '--window_seconds=0.001',
+              '--max_steps_per_window=1', f'--output_dir={tmp_path}'])
+  table = capsys.readouterr().out
+  for variant in bench.VARIANTS:
+    assert variant in table
+
+  with open(tmp_path / 'bench.json') as f:
+    report = json.load(f)
+  assert set(report) == {'environment', 'config', 'flops_per_step', 'peak_flops', 'measurements'}
+  for library in ('jax', 'flax', 'optax', 'torch', 'torchvision'):
+    assert report['environment'][library]
+  assert report['environment']['device'].startswith('CPU')
+  assert report['peak_flops'] is None  # No peak is listed for CPUs, so no MFU either.
+  assert report['config']['batch_size'] == 64  # The config's own field; the benchmark sets its own.
+  assert report['flops_per_step'] == {'8': bench.step_flops(default.get_config(), 8)}
+  measurements = report['measurements']
+  assert [m['variant'] for m in measurements] == list(bench.VARIANTS)
+  for m in measurements:
+    assert m['batch_size'] == 8
+    assert m['steps_per_window'] == 1
+    assert len(m['window_ms_per_step']) == 2
+    assert m['ms_per_step'] > 0
+    assert m['img_per_s'] == pytest.approx(8 / (m['ms_per_step'] / 1000))
+    assert m['memory_kind'] == 'process_rss'
+    assert m['peak_memory_bytes'] > 0
+    assert m['mfu'] is None
+  assert (tmp_path / 'bench.png').stat().st_size > 0
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('--batch_sizes=64,x', '--batch_sizes must be positive integers'),
+    ('--batch_sizes=0', '--batch_sizes must be positive integers'),
+    ('--variants=jax_pmap', "unknown variant 'jax_pmap'"),
+    ('--config=configs/dcgan_wgan_gp.py', 'the wgan_gp loss is not supported yet'),
+    ('--config=configs/missing.py', 'config file configs/missing.py not found'),
+    ('--windows=0', '--windows, --window_seconds and --max_steps_per_window must be positive'),
+])
+def test_bad_flags_exit_with_code_2(flag, message, tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    bench.main([flag, f'--output_dir={tmp_path}'])
+  assert exit_info.value.code == 2
+  error = capsys.readouterr().err
+  assert error.count('\n') == 1
+  assert message in error

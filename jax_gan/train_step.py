@@ -270,9 +270,16 @@ def wgan_gp_train_step_with_noise(state: TrainState, batches: jax.Array, critic_
     metrics = {'d_loss': loss, 'gradient_penalty': penalty, 'wasserstein_distance': -distance_loss}
     return (params, opt_state, generator_batch_stats), metrics
 
-  (d_params, d_opt_state, generator_batch_stats), critic_metrics = jax.lax.scan(
-      critic_update, (state.discriminator.params, state.discriminator.opt_state,
-                      generator.batch_stats), (batches, critic_z, interpolation))
+  # A Python loop, unrolled at trace time, not lax.scan: inside an XLA:CPU
+  # while loop a convolution's weight gradient runs about 50 times slower
+  # (see PERFORMANCE.md).
+  carry = (state.discriminator.params, state.discriminator.opt_state, generator.batch_stats)
+  critic_metrics = []
+  for k in range(batches.shape[0]):
+    carry, metrics = critic_update(carry, (batches[k], critic_z[k], interpolation[k]))
+    critic_metrics.append(metrics)
+  d_params, d_opt_state, generator_batch_stats = carry
+  critic_metrics = jax.tree.map(lambda *values: jnp.stack(values), *critic_metrics)
 
   def generate(generator_params):
     return apply_in_train_mode(gan.generator, generator_params, generator_batch_stats, z)

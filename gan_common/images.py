@@ -17,6 +17,9 @@ from gan_common import run_directory
 PIXEL_VALUES = np.arange(256, dtype=np.float64) / 127.5 - 1.0
 
 
+# Display names of the config's models, for plot titles.
+MODEL_NAMES = {'dcgan': 'DCGAN', 'mlp': 'MLP GAN'}
+
 def save_image_grid(images: np.ndarray, path: str, columns: int = 8, upscale: int = 2) -> None:
   """Save images in [-1, 1] as one PNG grid with 2-pixel gaps.
 

@@ -343,11 +343,24 @@ def make_train_step_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int):
                  donate_argnums=0)
 
 
+def default_scan_unroll():
+  """Return the `lax.scan` unroll for fused steps: all of them on the CPU, none elsewhere.
+
+  Inside an XLA:CPU while loop a convolution's weight gradient runs about 50
+  times slower (see PERFORMANCE.md), so on the CPU the fused steps are
+  unrolled into straight-line code. On other devices this is the library
+  default, not a measurement.
+  """
+  return True if jax.default_backend() == 'cpu' else 1
+
+
 def train_steps_on_dataset(state: TrainState, images: jax.Array, permutation: jax.Array, *,
-                           gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int):
+                           gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int,
+                           unroll=1):
   """Run `num_steps` calls of `train_step_on_dataset` fused into one `lax.scan`.
 
-  The steps must lie in one epoch, because they share `permutation`.
+  The steps must lie in one epoch, because they share `permutation`. With
+  unroll=True the steps are unrolled at trace time into straight-line code.
 
   Returns:
     (state after the last step, metrics of every step stacked along axis 0).
@@ -356,13 +369,26 @@ def train_steps_on_dataset(state: TrainState, images: jax.Array, permutation: ja
     return train_step_on_dataset(state, images, permutation, gan=gan,
                                  steps_per_epoch=steps_per_epoch, batch_size=batch_size)
 
-  return jax.lax.scan(body, state, length=num_steps)
+  if unroll is True:
+    # A Python loop: lax.scan(unroll=True) still ran a one-trip XLA:CPU while
+    # loop for num_steps = 1, as slowly as a rolled one.
+    all_metrics = []
+    for _ in range(num_steps):
+      state, metrics = body(state, None)
+      all_metrics.append(metrics)
+    return state, jax.tree.map(lambda *values: jnp.stack(values), *all_metrics)
+  return jax.lax.scan(body, state, length=num_steps, unroll=unroll)
 
 
-def make_train_steps_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int):
-  """Return `train_steps_on_dataset` with its static arguments bound, jit-compiled, the old state donated."""
+def make_train_steps_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int, num_steps: int,
+                                unroll=None):
+  """Return `train_steps_on_dataset` with its static arguments bound, jit-compiled, the old state donated.
+
+  `unroll` None means `default_scan_unroll()`.
+  """
+  unroll = default_scan_unroll() if unroll is None else unroll
   return jax.jit(functools.partial(train_steps_on_dataset, gan=gan, steps_per_epoch=steps_per_epoch,
-                                   batch_size=batch_size, num_steps=num_steps),
+                                   batch_size=batch_size, num_steps=num_steps, unroll=unroll),
                  donate_argnums=0)
 
 

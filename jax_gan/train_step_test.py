@@ -80,15 +80,16 @@ def test_fused_steps_equal_single_steps(data_dir):
     for _ in range(3):
       single, metrics = single_step(single, images, permutation)
       single_losses.append(float(metrics['g_loss']))
-    fused_steps = train_step_lib.make_train_steps_on_dataset(gan, steps_per_epoch=80, batch_size=8,
-                                                             num_steps=3)
-    fused, fused_metrics = fused_steps(copy(state), images, permutation)
+    for unroll in (1, True):  # a while loop, and straight-line code
+      fused_steps = train_step_lib.make_train_steps_on_dataset(
+          gan, steps_per_epoch=80, batch_size=8, num_steps=3, unroll=unroll)
+      fused, fused_metrics = fused_steps(copy(state), images, permutation)
 
-    assert int(fused.step) == 3
-    np.testing.assert_allclose(fused_metrics['g_loss'], single_losses, rtol=1e-12)
-    for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(jax.device_get(single)),
-                                 jax.tree.leaves(jax.device_get(fused))):
-      np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13,
-                                 err_msg=jax.tree_util.keystr(path))
+      assert int(fused.step) == 3
+      np.testing.assert_allclose(fused_metrics['g_loss'], single_losses, rtol=1e-12)
+      for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(jax.device_get(single)),
+                                   jax.tree.leaves(jax.device_get(fused))):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13,
+                                   err_msg=f'unroll={unroll}: {jax.tree_util.keystr(path)}')
   finally:
     jax.config.update('jax_enable_x64', False)

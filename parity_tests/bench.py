@@ -5,7 +5,8 @@
 Every variant trains the same config on the same device from MNIST that is
 already on the device, so the data path is not what is measured:
   jax_step       one jitted train step per call (what `jax_gan.train` runs)
-  jax_scan       the steps of one timed window fused into one call with `lax.scan`
+  jax_scan       the steps of one timed window fused into one call with `lax.scan`,
+                 unrolled on the CPU (see `jax_gan.train_step.default_scan_unroll`)
   torch_eager    one eager PyTorch train step per call (what `torch_gan.train` runs)
   torch_compile  the PyTorch step compiled by `torch.compile` (with CUDA graphs on a GPU)
 Each variant is compiled and warmed up, then timed over several windows. A
@@ -403,6 +404,7 @@ def _load_config(path: str):
 def run(config, batch_sizes, variants, args) -> list:
   """Measure every variant at every batch size, print the table, write the JSON and the chart."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from gan_common import images as image_files  # pylint: disable=g-import-not-at-top
   from torch_gan import input_pipeline  # pylint: disable=g-import-not-at-top
 
   images = input_pipeline.load_train_images(config.data_dir, config.download)  # (60000, 1, 28, 28)
@@ -430,7 +432,7 @@ def run(config, batch_sizes, variants, args) -> list:
   with open(json_path, 'w') as f:
     json.dump(report, f, indent=2)
   chart_path = os.path.join(args.output_dir, 'bench.png')
-  draw_chart(measurements, chart_path, f'{config.model.upper()} GAN training, {info["device"]}')
+  draw_chart(measurements, chart_path, f'{image_files.MODEL_NAMES[config.model]} training, {info["device"]}')
   print(f'Wrote {json_path} and {chart_path}.')
   return measurements
 

@@ -234,6 +234,10 @@ def gradients_of_both(pair, images, z):
   generator, discriminator = pair.torch_state.generator, pair.torch_state.discriminator
   generator.train()
   discriminator.train()
+  # A train step leaves gradients in .grad (the generator update's reach the
+  # discriminator too), and backward adds to them.
+  generator.zero_grad(set_to_none=True)
+  discriminator.zero_grad(set_to_none=True)
   torch_fake = generator(torch.from_numpy(np.array(z)))
   torch_images = torch.from_numpy(nhwc_to_nchw(images))
   torch_d_loss = pair.torch_gan.discriminator_loss(discriminator(torch_images),

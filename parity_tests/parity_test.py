@@ -53,14 +53,20 @@ FLOAT32_ADAM = (1e-7, 1e-5)
 # Measured with jax 0.10.2 and torch 2.14.1 on the CPU, over both directions,
 # per-step losses agree within 4.4% for the cross-entropy and least-squares
 # losses, 1.9% for wgan_gp and 18% for the hinge loss. Parameters, BatchNorm
-# statistics and Adam moments agree within 0.32 relative L2 error, 0.43 for
-# wgan_gp (Adam with beta1 = 0 turns each sign flip of a near-zero gradient
-# into a full step) and 0.47 for hinge. The MLP GAN stays within 1e-5 in
-# losses and 0.002 in state.
+# statistics and Adam moments agree within 0.32 relative L2 error, 0.20 for
+# wgan_gp and 0.47 for hinge. The MLP GAN stays within 1e-5 in losses and
+# 0.002 in state.
 # The first step starts from identical weights, so its losses agree like
 # FLOAT32_FORWARD.
 FLOAT32_TRAINING_LOSS_RTOL = 0.25
 FLOAT32_TRAINING_STATE_L2 = 0.6
+# With beta1 = 0 (the wgan_gp config) Adam's first moment is the last
+# gradient itself, not an average. The WGAN-GP critic gradient is very
+# sensitive to the weights: after 20 float32 steps, both backends' critic
+# gradients at the same weights agree with the float64 gradient within 3e-6,
+# but at each backend's own weights, which differ by 1.2%, they differ by 0.51
+# relative L2 error. The first moments were measured up to 0.72 apart.
+FLOAT32_TRAINING_LAST_GRADIENT_L2 = 1.0
 
 DTYPES = {np.float32: 'float32', np.float64: 'float64'}
 FORWARD_TOLERANCE = {np.float32: FLOAT32_FORWARD, np.float64: FLOAT64_FORWARD}
@@ -260,8 +266,11 @@ def real_images(data_dir):
   return harness.nchw_to_nhwc(scaled.numpy())
 
 
-def assert_states_close(pair, **tolerance):
-  """Compare parameters, BatchNorm statistics and Adam moments of both networks."""
+def assert_states_close(pair, first_moment_l2_rtol=None, **tolerance):
+  """Compare parameters, BatchNorm statistics and Adam moments of both networks.
+
+  `first_moment_l2_rtol`, when given, replaces the tolerance of Adam's first moments.
+  """
   for network in ('generator', 'discriminator'):
     layers = pair.layers[network]
     module = getattr(pair.torch_state, network)
@@ -273,8 +282,11 @@ def assert_states_close(pair, **tolerance):
                                torch_variables['batch_stats'], **tolerance)
     exp_avg, exp_avg_sq = harness.torch_adam_moments(
         getattr(pair.torch_state, f'{network}_optimizer'), module, layers)
+    first_moment_tolerance = tolerance
+    if first_moment_l2_rtol is not None:
+      first_moment_tolerance = dict(l2_rtol=first_moment_l2_rtol)
     harness.assert_trees_close(f'{network} Adam first moment', jax_model_state.opt_state[0].mu,
-                               exp_avg, **tolerance)
+                               exp_avg, **first_moment_tolerance)
     second_moment_tolerance = dict(tolerance)
     if 'atol' in tolerance:
       # Second moments are squared gradients, so their absolute scale is squared too.
@@ -306,7 +318,8 @@ def test_float32_training_runs_stay_close(direction, loss, real_images):
   harness.assert_close('step 1 losses', jax_history[0], torch_history[0], atol=atol, rtol=rtol)
   harness.assert_close('losses of every step', jax_history, torch_history, atol=0,
                        rtol=FLOAT32_TRAINING_LOSS_RTOL)
-  assert_states_close(pair, l2_rtol=FLOAT32_TRAINING_STATE_L2)
+  last_gradient = FLOAT32_TRAINING_LAST_GRADIENT_L2 if pair.config.beta1 == 0 else None
+  assert_states_close(pair, first_moment_l2_rtol=last_gradient, l2_rtol=FLOAT32_TRAINING_STATE_L2)
 
 
 # The checks catch the mistakes that a port makes.

@@ -100,7 +100,7 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
       run_dir=run_dir)
 
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
-                              f'PyTorch {config.model.upper()} GAN, {config.loss} loss, on MNIST, '
+                              f'PyTorch {image_files.MODEL_NAMES[config.model]}, {config.loss} loss, on MNIST, '
                               f'batch {config.batch_size}')
   logging.info('Wrote metrics, samples, loss curve and checkpoints to %s.', run_dir.workdir)
   return state

@@ -52,7 +52,7 @@ def test_wgan_gp_rejects_a_batch_norm_critic():
   configuration.validate(config)
 
 
-def test_critic_steps_times_batch_must_fit_the_training_set():
+def test_critic_batches_fit_training_set():
   config = default.get_config()
   config.loss = 'wgan_gp'
   config.discriminator_normalization = 'layer_norm'

@@ -79,7 +79,7 @@ def test_resume_without_more_steps_is_rejected(small_run_config, tmp_path):
     train.train_and_evaluate(small_run_config(num_steps=2), str(tmp_path), resume=True)
 
 
-def test_wgan_gp_step_reads_one_batch_per_critic_update(small_run_config, tmp_path):
+def test_wgan_gp_epoch_length(small_run_config, tmp_path):
   # 2,000 images x 5 critic updates = 10,000 images per step: 6 steps per epoch.
   config = small_run_config(model='mlp', hidden_features=32, loss='wgan_gp', critic_steps=5,
                             batch_size=2000, num_steps=7, log_every_steps=3)

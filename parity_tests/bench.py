@@ -3,7 +3,7 @@
     python -m parity_tests.bench [--batch_sizes=64,256,1024] [--output_dir=bench_results]
 
 Every variant trains the same config on the same device from MNIST that is
-already on the device, so the data path is not what is measured:
+already on the device, so the data path is not what is measured. The variants:
   jax_step       one jitted train step per call (what `jax_gan.train` runs)
   jax_scan       the steps of one timed window fused into one call with `lax.scan`,
                  unrolled on the CPU (see `jax_gan.train_step.default_scan_unroll`)
@@ -86,12 +86,12 @@ def forward_macs(config):
 def step_flops(config, batch_size: int) -> float:
   """Return the analytic FLOPs of one train step (one D update and one G update).
 
-  With F_G and F_D the forward FLOPs per image (2 per multiply-add) and a
-  backward pass costing twice its forward pass: the generator runs forward
-  once (F_G), the discriminator update runs D forward and backward on the
-  real and the generated batch (2 x 3 F_D), and the generator update runs D
-  forward and backward on the generated batch (3 F_D) and the generator
-  backward (2 F_G). In all 3 F_G + 9 F_D per image.
+  F_G and F_D are the forward FLOPs per image (2 per multiply-add), and a
+  backward pass costs twice its forward pass. The generator runs forward once
+  (F_G). The discriminator update runs D forward and backward on the real and
+  the generated batch (2 x 3 F_D). The generator update runs D forward and
+  backward on the generated batch (3 F_D) and the generator backward (2 F_G).
+  In all, 3 F_G + 9 F_D per image.
   """
   generator, discriminator = forward_macs(config)
   return batch_size * (3 * 2 * generator + 9 * 2 * discriminator)

@@ -62,9 +62,9 @@ FLOAT32_TRAINING_LOSS_RTOL = 0.25
 FLOAT32_TRAINING_STATE_L2 = 0.6
 # With beta1 = 0 (the wgan_gp config) Adam's first moment is the last
 # gradient itself, not an average. The WGAN-GP critic gradient is very
-# sensitive to the weights: after 20 float32 steps, both backends' critic
-# gradients at the same weights agree with the float64 gradient within 3e-6,
-# but at each backend's own weights, which differ by 1.2%, they differ by 0.51
+# sensitive to the weights. After 20 float32 steps, both backends' critic
+# gradients at the same weights agree with the float64 gradient within 3e-6.
+# At each backend's own weights, which differ by 1.2%, they differ by 0.51
 # relative L2 error. The first moments were measured up to 0.72 apart.
 FLOAT32_TRAINING_LAST_GRADIENT_L2 = 1.0
 

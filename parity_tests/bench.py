@@ -35,7 +35,8 @@ import torchvision  # pylint: disable=unused-import  # noqa: F401
 VARIANTS = ('jax_step', 'jax_scan', 'torch_eager', 'torch_compile')
 DEFAULT_BATCH_SIZES = (64, 256, 1024)
 # Dense float32 peak FLOP/s of known devices (non-tensor-core float32 for GPUs,
-# the precision the benchmark runs in). CPUs vary too much to list.
+# the precision the benchmark runs in). NOTE: these are the vendor's published
+# figures as remembered, not measured or checked here. CPUs vary too much to list.
 PEAK_FLOPS = {
     'NVIDIA H200': 67e12,
     'NVIDIA H100 80GB HBM3': 67e12,

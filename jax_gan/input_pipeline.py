@@ -16,6 +16,8 @@ from gan_common import images as image_files
 from gan_common.errors import InputError
 
 NUM_TRAIN_IMAGES = 60000
+# Images in each MNIST split.
+SPLIT_SIZES = {'train': NUM_TRAIN_IMAGES, 'test': 10000}
 
 
 def tfds_data_dir(data_dir: str):
@@ -40,6 +42,25 @@ def load_train_images(data_dir: str, download: bool) -> np.ndarray:
   Raises:
     InputError: the data is missing, corrupt, or cannot be downloaded.
   """
+  return load_images_and_labels(data_dir, download, 'train')[0]
+
+
+def load_images_and_labels(data_dir: str, download: bool,
+                           split: str) -> tuple[np.ndarray, np.ndarray]:
+  """Read one MNIST split with TFDS.
+
+  Args:
+    data_dir: config.data_dir (see `tfds_data_dir`).
+    download: whether TFDS may download and prepare MNIST when it is missing.
+    split: 'train' (60,000 images) or 'test' (10,000 images).
+
+  Returns:
+    images: (N, 28, 28, 1) uint8 array in TFDS's stored order.
+    labels: (N,) int64 array, the digits.
+
+  Raises:
+    InputError: the data is missing, corrupt, or cannot be downloaded.
+  """
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -52,9 +73,10 @@ def load_train_images(data_dir: str, download: bool) -> np.ndarray:
   if not download:
     hint += ', or pass --config.download=true when online'
   try:
-    dataset = tfds.load('mnist', split='train', data_dir=directory, download=download,
+    dataset = tfds.load('mnist', split=split, data_dir=directory, download=download,
                         batch_size=-1)
-    images = tfds.as_numpy(dataset)['image']
+    arrays = tfds.as_numpy(dataset)
+    images, labels = arrays['image'], arrays['label']
   except Exception as error:  # pylint: disable=broad-except
     # TFDS raises AssertionError, tf.errors.* and OSError subclasses here;
     # all mean the same to the user: no readable MNIST in that folder.
@@ -62,11 +84,12 @@ def load_train_images(data_dir: str, download: bool) -> np.ndarray:
     action = 'read or download' if download else 'read'
     raise InputError(f'cannot {action} MNIST with TFDS from {where} ({summary}); {hint}') from error
 
-  if images.shape != (NUM_TRAIN_IMAGES, 28, 28, 1) or images.dtype != np.uint8:
-    raise InputError(f'MNIST in {where} has images of shape {images.shape} and dtype '
-                     f'{images.dtype}, expected ({NUM_TRAIN_IMAGES}, 28, 28, 1) uint8')
-  logging.info('Read %d MNIST training images with TFDS from %s.', len(images), where)
-  return images
+  expected = SPLIT_SIZES[split]
+  if images.shape != (expected, 28, 28, 1) or images.dtype != np.uint8:
+    raise InputError(f'MNIST {split} split in {where} has images of shape {images.shape} and '
+                     f'dtype {images.dtype}, expected ({expected}, 28, 28, 1) uint8')
+  logging.info('Read %d MNIST %s images with TFDS from %s.', len(images), split, where)
+  return images, labels.astype(np.int64)
 
 
 def epoch_permutation(shuffle_key: jax.Array, epoch: int, num_images: int) -> jax.Array:

@@ -13,6 +13,8 @@ from gan_common import images as image_files
 from gan_common.errors import InputError
 
 NUM_TRAIN_IMAGES = 60000
+# Images in each MNIST split.
+SPLIT_SIZES = {'train': NUM_TRAIN_IMAGES, 'test': 10000}
 DEFAULT_ROOT = '~/.cache/torchvision'
 
 
@@ -34,14 +36,33 @@ def load_train_images(data_dir: str, download: bool) -> torch.Tensor:
   Raises:
     InputError: the data is missing, corrupt, or cannot be downloaded.
   """
+  return load_images_and_labels(data_dir, download, 'train')[0]
+
+
+def load_images_and_labels(data_dir: str, download: bool,
+                           split: str) -> tuple[torch.Tensor, torch.Tensor]:
+  """Read one MNIST split with torchvision.
+
+  Args:
+    data_dir: config.data_dir (see `torchvision_root`).
+    download: whether torchvision may download MNIST when it is missing.
+    split: 'train' (60,000 images) or 'test' (10,000 images).
+
+  Returns:
+    images: (N, 1, 28, 28) uint8 tensor on the CPU, in the files' order.
+    labels: (N,) int64 tensor, the digits.
+
+  Raises:
+    InputError: the data is missing, corrupt, or cannot be downloaded.
+  """
   root = torchvision_root(data_dir)
   hint = ('set --config.data_dir (or the MNIST_DATA_DIR variable) to a folder holding '
           'MNIST/raw/ (the torchvision layout)')
   if not download:
     hint += ', or pass --config.download=true when online'
   try:
-    dataset = torchvision.datasets.MNIST(root, train=True, download=download)
-    images = dataset.data
+    dataset = torchvision.datasets.MNIST(root, train=split == 'train', download=download)
+    images, labels = dataset.data, dataset.targets
   except Exception as error:  # pylint: disable=broad-except
     # torchvision raises RuntimeError for missing files, and ValueError,
     # OSError or URLError for corrupt files or a failed download.
@@ -50,11 +71,12 @@ def load_train_images(data_dir: str, download: bool) -> torch.Tensor:
     raise InputError(f'cannot {action} MNIST with torchvision from {root} ({summary}); '
                      f'{hint}') from error
 
-  if tuple(images.shape) != (NUM_TRAIN_IMAGES, 28, 28) or images.dtype != torch.uint8:
-    raise InputError(f'MNIST in {root} has images of shape {tuple(images.shape)} and dtype '
-                     f'{images.dtype}, expected ({NUM_TRAIN_IMAGES}, 28, 28) uint8')
-  logging.info('Read %d MNIST training images with torchvision from %s.', len(images), root)
-  return images.unsqueeze(1)  # (60000, 1, 28, 28)
+  expected = SPLIT_SIZES[split]
+  if tuple(images.shape) != (expected, 28, 28) or images.dtype != torch.uint8:
+    raise InputError(f'MNIST {split} split in {root} has images of shape {tuple(images.shape)} '
+                     f'and dtype {images.dtype}, expected ({expected}, 28, 28) uint8')
+  logging.info('Read %d MNIST %s images with torchvision from %s.', len(images), split, root)
+  return images.unsqueeze(1), labels.long()  # (N, 1, 28, 28), (N,)
 
 
 def seed_for(*words: int) -> int:

@@ -78,4 +78,12 @@ def get_config():
   config.log_every_steps = 50
   config.num_samples = 64
 
+  # Scoring (gan_common/evaluation.py): at the end of training, and every
+  # eval_every_epochs epochs when it is above 0, eval_num_samples generated
+  # images are scored against the MNIST test split with the shipped MNIST
+  # classifier (FID, KID, classifier score, precision and recall). 0 samples
+  # turns scoring off.
+  config.eval_num_samples = 10000
+  config.eval_every_epochs = 0
+
   return config

@@ -80,6 +80,40 @@ def _parse_flags(argv):
   return remaining
 
 
+def run_evaluation(evaluate: Callable[..., object]) -> None:
+  """Parse --workdir and --num_samples and call `evaluate(workdir, num_samples)`, turning InputError into exit code 2."""
+  workdir = flags.DEFINE_string('workdir', None, 'Directory of a training run to score.')
+  num_samples = flags.DEFINE_integer(
+      'num_samples', 0, 'Generated images to score; 0 takes the run\'s config.eval_num_samples, '
+      'or 10000 when that is 0.')
+  for flag in (workdir, num_samples):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[flag.name])
+
+  def parse(argv):
+    try:
+      remaining = flags.FLAGS(argv)
+    except flags.Error as error:
+      exit_with_error(error)
+    if len(remaining) > 1:
+      exit_with_error(f'unexpected arguments: {" ".join(remaining[1:])}')
+    if not workdir.value:
+      exit_with_error('--workdir is required: the directory of the run to score')
+    if num_samples.value and not (configuration.MIN_EVAL_SAMPLES <= num_samples.value
+                                  <= configuration.NUM_TRAIN_IMAGES):
+      exit_with_error(f'--num_samples must be 0 or from {configuration.MIN_EVAL_SAMPLES} to '
+                      f'{configuration.NUM_TRAIN_IMAGES}, got {num_samples.value}')
+    return remaining
+
+  def main(argv):
+    del argv  # Already checked by parse.
+    try:
+      evaluate(workdir.value, num_samples.value)
+    except InputError as error:
+      exit_with_error(error)
+
+  app.run(main, flags_parser=parse)
+
+
 def run(train_and_evaluate: Callable[..., object]) -> None:
   """Parse the flags and call `train_and_evaluate(config, workdir, resume)`, turning InputError into exit code 2."""
   try:

@@ -11,13 +11,24 @@ import pytest
 
 BACKENDS = ('jax', 'torch')
 SHORT_RUN = ['--config.num_steps=2', '--config.log_every_steps=1', '--config.num_samples=4',
-             '--config.download=false']
+             '--config.download=false', '--config.eval_num_samples=100']
 
 
 def run_cli(backend, *args):
   """Run `python -m <backend>_gan.train` with `args` and return the finished process."""
   return subprocess.run([sys.executable, '-m', f'{backend}_gan.train', *args],
                         capture_output=True, text=True, timeout=600, check=False)
+
+
+def run_evaluate_cli(backend, *args):
+  """Run `python -m <backend>_gan.evaluate` with `args` and return the finished process."""
+  return subprocess.run([sys.executable, '-m', f'{backend}_gan.evaluate', *args],
+                        capture_output=True, text=True, timeout=600, check=False)
+
+
+def read_records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
 
 
 def assert_input_error(process, *fragments):
@@ -168,4 +179,70 @@ def test_corrupt_checkpoint_is_rejected(finished_run, data_dir, tmp_path):
   process = run_cli(backend, f'--workdir={workdir}', f'--config.data_dir={data_dir}', '--resume',
                     '--config.num_steps=4', *SHORT_RUN[1:])
   assert_input_error(process, 'cannot restore checkpoint')
+  assert digest_tree(workdir) == before
+
+
+def test_finished_run_scored_itself(finished_run):
+  _, workdir = finished_run
+  scored = [record for record in read_records(workdir) if 'evaluation' in record]
+  assert len(scored) == 1
+  assert (scored[0]['step'], scored[0]['epoch']) == (2, 1)
+  assert scored[0]['evaluation']['num_generated'] == 100
+  assert scored[0]['real_vs_real']['num_generated'] == 100
+  assert set(scored[0]['evaluation']) == {
+      'classifier_score', 'classifier_score_std', 'fid', 'kid', 'kid_std', 'precision', 'recall',
+      'num_generated', 'num_real'}
+
+
+def test_evaluate_command_scores_the_checkpoint(finished_run, tmp_path):
+  backend, finished_workdir = finished_run
+  workdir = tmp_path / 'copy'
+  shutil.copytree(finished_workdir, workdir)
+  before = read_records(workdir)
+
+  process = run_evaluate_cli(backend, f'--workdir={workdir}')
+  assert process.returncode == 0, process.stderr[-3000:]
+  assert 'classifier score (max 10)' in process.stdout
+  assert 'real vs real' in process.stdout
+  process = run_evaluate_cli(backend, f'--workdir={workdir}', '--num_samples=200')
+  assert process.returncode == 0, process.stderr[-3000:]
+
+  records = read_records(workdir)
+  assert records[:len(before)] == before
+  default_count, more = records[len(before):]
+  # The same checkpoint and the same evaluation noise as the end of training.
+  assert default_count['evaluation'] == before[-1]['evaluation']
+  assert default_count['real_vs_real'] == before[-1]['real_vs_real']
+  assert more['step'] == 2
+  assert more['evaluation']['num_generated'] == 200
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('args,fragments', [
+    ([], ['--workdir is required']),
+    (['--workdir=/no/such/run'], ['no training run in /no/such/run']),
+    (['--workdir=/no/such/run', '--num_samples=5'],
+     ['--num_samples must be 0 or from 100 to 60000, got 5']),
+])
+def test_evaluate_bad_input_is_rejected(backend, args, fragments):
+  assert_input_error(run_evaluate_cli(backend, *args), *fragments)
+
+
+def test_evaluate_by_the_other_backend_is_refused(finished_run):
+  backend, workdir = finished_run
+  other = 'torch' if backend == 'jax' else 'jax'
+  before = digest_tree(workdir)
+  process = run_evaluate_cli(other, f'--workdir={workdir}')
+  assert_input_error(process, f"contains a '{backend}' run, not a '{other}' one",
+                     f'{backend}_gan.evaluate')
+  assert digest_tree(workdir) == before
+
+
+def test_evaluate_without_checkpoint_is_rejected(finished_run, tmp_path):
+  backend, finished_workdir = finished_run
+  workdir = tmp_path / 'copy'
+  shutil.copytree(finished_workdir, workdir)
+  shutil.rmtree(workdir / 'checkpoints')
+  before = digest_tree(workdir)
+  assert_input_error(run_evaluate_cli(backend, f'--workdir={workdir}'), 'no checkpoint found')
   assert digest_tree(workdir) == before

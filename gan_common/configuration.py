@@ -18,13 +18,17 @@ MATMUL_PRECISIONS = ('highest', 'high')
 POSITIVE_INTS = ('latent_dim', 'generator_features', 'discriminator_features', 'hidden_features',
                  'critic_steps', 'batch_size', 'log_every_steps', 'num_samples')
 # Fields that must be integers of zero or more.
-NON_NEGATIVE_INTS = ('num_epochs', 'num_steps', 'seed')
+NON_NEGATIVE_INTS = ('num_epochs', 'num_steps', 'seed', 'eval_num_samples', 'eval_every_epochs')
 # Number of MNIST training images; a batch cannot be larger.
 NUM_TRAIN_IMAGES = 60000
 # Environment variable naming the MNIST folder when config.data_dir is empty.
 DATA_DIR_VARIABLE = 'MNIST_DATA_DIR'
-# Fields that may differ when a run is resumed, because they only set the training length.
-RESUMABLE_CHANGES = frozenset({'num_epochs', 'num_steps'})
+# Fields that may differ when a run is resumed, because they set only the
+# training length or when the run is scored, not what it trains.
+RESUMABLE_CHANGES = frozenset({'num_epochs', 'num_steps', 'eval_num_samples', 'eval_every_epochs'})
+# Fewest generated images a score may use: every metric needs a few, and
+# fewer than this make them too noisy to read.
+MIN_EVAL_SAMPLES = 100
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -86,6 +90,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "or 'none', as configs/dcgan_wgan_gp.py does")
   _check_choice(config, 'param_dtype', PARAM_DTYPES)
   _check_choice(config, 'matmul_precision', MATMUL_PRECISIONS)
+  if config.eval_num_samples and not MIN_EVAL_SAMPLES <= config.eval_num_samples <= NUM_TRAIN_IMAGES:
+    raise InputError(f'config.eval_num_samples must be 0 (no scoring) or from {MIN_EVAL_SAMPLES} '
+                     f'to {NUM_TRAIN_IMAGES}, the training images its floor draws from, '
+                     f'got {config.eval_num_samples}')
 
 
 def _has_type_of(value, expected) -> bool:

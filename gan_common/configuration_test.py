@@ -96,6 +96,9 @@ def test_default_config_is_the_tutorial_setup():
     ('loss', 'wasserstein', "config.loss must be one of 'minimax', 'non_saturating', "
      "'least_squares', 'hinge', 'wgan_gp', got 'wasserstein'"),
     ('real_label', 0.0, r'config.real_label must be in \(0, 1\], got 0.0'),
+    ('eval_num_samples', 50, r'config.eval_num_samples must be 0 \(no scoring\) or from 100 to 60000'),
+    ('eval_num_samples', 60001, 'got 60001'),
+    ('eval_every_epochs', -1, 'config.eval_every_epochs must be zero or more, got -1'),
     ('real_label', 1.5, r'config.real_label must be in \(0, 1\], got 1.5'),
     ('param_dtype', 'float16', 'config.param_dtype must be one of'),
     ('matmul_precision', 'medium', 'config.matmul_precision must be one of'),

@@ -47,7 +47,8 @@ def save_image_grid(images: np.ndarray, path: str, columns: int = 8, upscale: in
 
 def save_loss_curve(metrics_file: str, path: str, title: str) -> None:
   """Plot d_loss and g_loss of every metrics record against the step, as a PNG."""
-  records = run_directory.read_metrics(metrics_file)
+  # Score records (see gan_common/evaluation.py) carry no losses.
+  records = [record for record in run_directory.read_metrics(metrics_file) if 'd_loss' in record]
   if not records:
     return
   steps = [record['step'] for record in records]

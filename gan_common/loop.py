@@ -15,7 +15,9 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
                       run_step: Callable[[int], object],
                       read_metrics: Callable[[list], dict],
                       end_of_period: Callable[[str], None],
-                      run_dir: run_directory.RunDirectory) -> None:
+                      run_dir: run_directory.RunDirectory,
+                      evaluate: Callable[[int, int], None] | None = None,
+                      eval_every_epochs: int = 0) -> None:
   """Call `run_step` for each step in [start_step, total_steps) and do the bookkeeping around it.
 
   Args:
@@ -33,6 +35,10 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
     end_of_period: called with the sample grid path at each epoch end and at
       the last step; it writes the grid and a checkpoint.
     run_dir: where metrics.jsonl goes.
+    evaluate: called with (step, epoch) after the last step, and after every
+      eval_every_epochs-th epoch when that is above 0, to score the
+      generator; None scores nothing.
+    eval_every_epochs: see `evaluate`.
   """
   metrics_writer = run_directory.MetricsWriter(run_dir.metrics_file)
   pending_metrics = []
@@ -74,7 +80,10 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
                    means['d_loss'], means['g_loss'])
       end_of_period(run_dir.sample_grid_file(epoch) if end_of_epoch
                     else run_dir.sample_grid_file_for_step(completed))
-      # The grid and the checkpoint are not training time.
+      scheduled = end_of_epoch and eval_every_epochs > 0 and epoch % eval_every_epochs == 0
+      if evaluate is not None and (end_of_training or scheduled):
+        evaluate(completed, epoch)
+      # The grid, the checkpoint and the scores are not training time.
       epoch_start = interval_start = time.perf_counter()
       epoch_first_step = completed
   progress.close()

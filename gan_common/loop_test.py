@@ -49,3 +49,31 @@ def test_resumed_loop_starts_mid_epoch(tmp_path):
   assert [r['step'] for r in records] == [10]
   assert records[0]['d_loss'] == 8.0
   assert periods == ['epoch_002.png']
+
+
+@pytest.mark.parametrize('eval_every_epochs, expected', [
+    (0, [(12, 3)]),
+    (1, [(5, 1), (10, 2), (12, 3)]),
+    (2, [(10, 2), (12, 3)]),
+])
+def test_evaluates_at_end_and_every_n_epochs(tmp_path, eval_every_epochs, expected):
+  calls = []
+  loop.run_training_loop(
+      start_step=0, total_steps=12, steps_per_epoch=5, batch_size=8, log_every_steps=100,
+      run_step=lambda step: {'d_loss': 0.0, 'g_loss': 0.0},
+      read_metrics=lambda pending: {'d_loss': 0.0, 'g_loss': 0.0},
+      end_of_period=lambda path: None, run_dir=run_directory.RunDirectory(str(tmp_path)),
+      evaluate=lambda step, epoch: calls.append((step, epoch)),
+      eval_every_epochs=eval_every_epochs)
+  assert calls == expected
+
+
+def test_evaluates_once_when_last_step_ends_epoch(tmp_path):
+  calls = []
+  loop.run_training_loop(
+      start_step=0, total_steps=10, steps_per_epoch=5, batch_size=8, log_every_steps=100,
+      run_step=lambda step: {'d_loss': 0.0, 'g_loss': 0.0},
+      read_metrics=lambda pending: {'d_loss': 0.0, 'g_loss': 0.0},
+      end_of_period=lambda path: None, run_dir=run_directory.RunDirectory(str(tmp_path)),
+      evaluate=lambda step, epoch: calls.append((step, epoch)), eval_every_epochs=1)
+  assert calls == [(5, 1), (10, 2)]

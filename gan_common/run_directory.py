@@ -59,7 +59,8 @@ class RunDirectory:
       if changed:
         raise InputError(f'cannot resume with a different config: config.{changed[0]} is '
                          f'{existing_run["config"].get(changed[0])!r} in {self.run_file} and '
-                         f'{config.get(changed[0])!r} now; only num_epochs and num_steps may change')
+                         f'{config.get(changed[0])!r} now; only '
+                         f'{", ".join(sorted(configuration.RESUMABLE_CHANGES))} may change')
     elif existing_run is not None or self._has_run_outputs():
       raise InputError(f'workdir {self.workdir} already contains a run; pass --resume to '
                        'continue it or choose another --workdir')

@@ -55,7 +55,7 @@ def restore(directory: str, template: TrainState) -> TrainState:
     with _manager(directory) as manager:
       step = manager.latest_step()
       if step is None:
-        raise InputError(f'no checkpoint to resume from in {directory}')
+        raise InputError(f'no checkpoint found in {directory}')
       return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
   except InputError:
     raise

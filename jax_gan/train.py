@@ -8,11 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_common import cli
+from gan_common import evaluation
 from gan_common import images as image_files
 from gan_common import loop
 from gan_common import run_directory
 from gan_common.errors import InputError
 from jax_gan import checkpoints
+from jax_gan import evaluate as evaluate_lib
 from jax_gan import input_pipeline
 from jax_gan import train_step as train_step_lib
 
@@ -39,6 +41,10 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
 
   train_images = input_pipeline.load_train_images(config.data_dir, config.download)
+  # Read the test split and check the classifier now, so that a missing file
+  # stops the run before training rather than after it.
+  evaluator = (evaluate_lib.load_evaluator(config, train_images) if config.eval_num_samples
+               else None)
   images = jax.device_put(train_images)  # (60000, 28, 28, 1) uint8, on the device for the run
   num_images = images.shape[0]
   # A step reads critic_steps batches, one per discriminator update.
@@ -96,11 +102,18 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     image_files.save_image_grid(np.asarray(generate(state.generator)), grid_file)
     checkpoints.save(run_dir.checkpoints_dir, state)
 
+  def score(step, epoch):
+    scores, floor = evaluate_lib.score_generator(gan, state.generator, config, evaluator,
+                                                 config.eval_num_samples)
+    evaluation.record_scores(run_dir.metrics_file, step, epoch, scores, floor)
+    evaluation.print_table(scores, floor, f'Step {step}, epoch {epoch} (JAX):')
+
   loop.run_training_loop(
       start_step=start_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
       batch_size=images_per_step, log_every_steps=config.log_every_steps,
       run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
-      run_dir=run_dir)
+      run_dir=run_dir, evaluate=score if evaluator else None,
+      eval_every_epochs=config.eval_every_epochs)
 
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
                               f'JAX {image_files.MODEL_NAMES[config.model]}, {config.loss} loss, on MNIST, '

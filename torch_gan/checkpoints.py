@@ -59,7 +59,7 @@ def restore(directory: str, state: TrainState) -> TrainState:
   """
   step = latest_step(directory)
   if step is None:
-    raise InputError(f'no checkpoint to resume from in {directory}')
+    raise InputError(f'no checkpoint found in {directory}')
   path = _checkpoint_files(directory)[step]
   try:
     payload = torch.load(path, map_location='cpu', weights_only=True)

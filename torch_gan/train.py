@@ -6,11 +6,13 @@ from absl import logging
 import torch
 
 from gan_common import cli
+from gan_common import evaluation
 from gan_common import images as image_files
 from gan_common import loop
 from gan_common import run_directory
 from gan_common.errors import InputError
 from torch_gan import checkpoints
+from torch_gan import evaluate as evaluate_lib
 from torch_gan import input_pipeline
 from torch_gan import train_step as train_step_lib
 
@@ -40,7 +42,12 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   torch.backends.cudnn.allow_tf32 = config.matmul_precision != 'highest'
   device = default_device()
 
-  images = input_pipeline.load_train_images(config.data_dir, config.download).to(device)
+  train_images = input_pipeline.load_train_images(config.data_dir, config.download)
+  # Read the test split and check the classifier now, so that a missing file
+  # stops the run before training rather than after it.
+  evaluator = (evaluate_lib.load_evaluator(config, train_images) if config.eval_num_samples
+               else None)
+  images = train_images.to(device)
   num_images = images.shape[0]  # (60000, 1, 28, 28) uint8, on the device for the run
   # A step reads critic_steps batches, one per discriminator update.
   images_per_step = config.batch_size * config.critic_steps
@@ -93,11 +100,18 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     image_files.save_image_grid(samples.permute(0, 2, 3, 1).cpu().double().numpy(), grid_file)
     checkpoints.save(run_dir.checkpoints_dir, state)
 
+  def score(step, epoch):
+    scores, floor = evaluate_lib.score_generator(state.generator, config, evaluator,
+                                                 config.eval_num_samples)
+    evaluation.record_scores(run_dir.metrics_file, step, epoch, scores, floor)
+    evaluation.print_table(scores, floor, f'Step {step}, epoch {epoch} (PyTorch):')
+
   loop.run_training_loop(
       start_step=start_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
       batch_size=images_per_step, log_every_steps=config.log_every_steps,
       run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
-      run_dir=run_dir)
+      run_dir=run_dir, evaluate=score if evaluator else None,
+      eval_every_epochs=config.eval_every_epochs)
 
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
                               f'PyTorch {image_files.MODEL_NAMES[config.model]}, {config.loss} loss, on MNIST, '

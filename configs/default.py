@@ -72,6 +72,12 @@ def get_config():
   # use TF32 for them).
   config.param_dtype = 'float32'
   config.matmul_precision = 'highest'
+  # compute_dtype 'bfloat16' runs both networks' layers in bfloat16 (mixed
+  # precision: parameters, optimizer state, normalization statistics and
+  # losses stay in param_dtype, which must then be float32): Flax layers with
+  # dtype=bfloat16 in JAX, torch.autocast in PyTorch. 'float32' computes in
+  # param_dtype.
+  config.compute_dtype = 'float32'
 
   # Outputs: a metrics line every log_every_steps steps, a sample grid of
   # num_samples images from fixed noise at each epoch end.

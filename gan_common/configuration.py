@@ -12,6 +12,7 @@ LOSSES = ('minimax', 'non_saturating', 'least_squares', 'hinge', 'wgan_gp')
 NORMALIZATIONS = ('batch_norm', 'layer_norm', 'none')
 CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')
 PARAM_DTYPES = ('float32', 'float64')
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 MATMUL_PRECISIONS = ('highest', 'high')
 
 # Fields that must be integers greater than zero.
@@ -26,6 +27,9 @@ DATA_DIR_VARIABLE = 'MNIST_DATA_DIR'
 # Fields that may differ when a run is resumed, because they set only the
 # training length or when the run is scored, not what it trains.
 RESUMABLE_CHANGES = frozenset({'num_epochs', 'num_steps', 'eval_num_samples', 'eval_every_epochs'})
+# Fields added after the first runs were written. A run.json without them is
+# read with their defaults, which reproduce what those runs did.
+ADDED_FIELDS = ('eval_num_samples', 'eval_every_epochs', 'compute_dtype')
 # Fewest generated images a score may use: every metric needs a few, and
 # fewer than this make them too noisy to read.
 MIN_EVAL_SAMPLES = 100
@@ -90,6 +94,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "or 'none', as configs/dcgan_wgan_gp.py does")
   _check_choice(config, 'param_dtype', PARAM_DTYPES)
   _check_choice(config, 'matmul_precision', MATMUL_PRECISIONS)
+  _check_choice(config, 'compute_dtype', COMPUTE_DTYPES)
+  if config.compute_dtype == 'bfloat16' and config.param_dtype != 'float32':
+    raise InputError(f"config.compute_dtype 'bfloat16' needs config.param_dtype 'float32', "
+                     f'got {config.param_dtype!r}')
   if config.eval_num_samples and not MIN_EVAL_SAMPLES <= config.eval_num_samples <= NUM_TRAIN_IMAGES:
     raise InputError(f'config.eval_num_samples must be 0 (no scoring) or from {MIN_EVAL_SAMPLES} '
                      f'to {NUM_TRAIN_IMAGES}, the training images its floor draws from, '
@@ -111,8 +119,15 @@ def _check_choice(config, name, choices):
                      f'got {config[name]!r}')
 
 
+def with_added_fields(saved: dict) -> dict:
+  """Return a saved config with the ADDED_FIELDS it lacks set to their defaults."""
+  defaults = default.get_config()
+  return {**{name: defaults[name] for name in ADDED_FIELDS}, **saved}
+
+
 def changed_fields(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
   """Return the fields whose values differ between a saved config and `config`, except the training length."""
+  saved = with_added_fields(saved)
   current = config.to_dict()
   names = set(saved) | set(current)
   return sorted(name for name in names - RESUMABLE_CHANGES

@@ -99,6 +99,7 @@ def test_default_config_is_the_tutorial_setup():
     ('eval_num_samples', 50, r'config.eval_num_samples must be 0 \(no scoring\) or from 100 to 60000'),
     ('eval_num_samples', 60001, 'got 60001'),
     ('eval_every_epochs', -1, 'config.eval_every_epochs must be zero or more, got -1'),
+    ('compute_dtype', 'float16', "config.compute_dtype must be one of 'float32', 'bfloat16'"),
     ('real_label', 1.5, r'config.real_label must be in \(0, 1\], got 1.5'),
     ('param_dtype', 'float16', 'config.param_dtype must be one of'),
     ('matmul_precision', 'medium', 'config.matmul_precision must be one of'),
@@ -157,3 +158,12 @@ def test_changed_fields_ignore_training_length():
   assert configuration.changed_fields(saved, config) == []
   config.learning_rate = 1e-3
   assert configuration.changed_fields(saved, config) == ['learning_rate']
+
+
+def test_changed_fields_default_added_fields():
+  saved = default.get_config().to_dict()
+  del saved['compute_dtype'], saved['eval_num_samples']
+  config = default.get_config()
+  assert configuration.changed_fields(saved, config) == []
+  config.compute_dtype = 'bfloat16'
+  assert configuration.changed_fields(saved, config) == ['compute_dtype']

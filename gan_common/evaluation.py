@@ -29,7 +29,6 @@ import sys
 import ml_collections
 import numpy as np
 
-from configs import default
 from gan_common import classifier as classifier_lib
 from gan_common import configuration
 from gan_common import images as image_files
@@ -43,9 +42,6 @@ KID_SUBSET_SIZE = 1000
 SCORE_SPLITS = 10
 # Seed of the draw of training images for the floor and of the KID subsets.
 SEED = 0
-
-# Config fields that set only when and how a run is scored.
-SCORING_FIELDS = ('eval_num_samples', 'eval_every_epochs')
 
 # Metric names in the order of the printed table, with their labels.
 METRIC_LABELS = {
@@ -197,12 +193,7 @@ def read_run_config(workdir: str, backend: str) -> tuple[run_directory.RunDirect
     saved = dict(run['config'])
   except (OSError, ValueError, KeyError, TypeError) as error:
     raise InputError(f'cannot read the config in {run_dir.run_file}: {error}') from error
-  # Runs written before the scoring fields existed lack them; they change
-  # nothing about training, so their defaults apply.
-  defaults = default.get_config()
-  for name in SCORING_FIELDS:
-    saved.setdefault(name, defaults[name])
-  config = ml_collections.ConfigDict(saved)
+  config = ml_collections.ConfigDict(configuration.with_added_fields(saved))
   if run.get('backend') != backend:
     raise InputError(f'{run_dir.workdir} contains a {run.get("backend")!r} run, not a '
                      f'{backend!r} one; score it with python -m {run.get("backend")}_gan.evaluate')

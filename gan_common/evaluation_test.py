@@ -140,11 +140,12 @@ def test_read_run_config_errors(tmp_path):
     evaluation.read_run_config(str(tmp_path), 'jax')
 
 
-def test_read_run_config_fills_scoring_fields_of_older_runs(tmp_path):
+def test_read_run_config_fills_fields_of_older_runs(tmp_path):
   config = default.get_config().to_dict()
-  del config['eval_num_samples'], config['eval_every_epochs']
+  del config['eval_num_samples'], config['eval_every_epochs'], config['compute_dtype']
   (tmp_path / 'run.json').write_text(json.dumps({'backend': 'jax', 'config': config}))
   _, read = evaluation.read_run_config(str(tmp_path), 'jax')
   assert read.eval_num_samples == 10000
   assert read.eval_every_epochs == 0
+  assert read.compute_dtype == 'float32'
   assert read.learning_rate == config['learning_rate']

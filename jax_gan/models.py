@@ -35,14 +35,20 @@ class BatchNorm(nn.Module):
     momentum: weight of the old running value; 0.9 here is PyTorch's
       `momentum=0.1`.
     epsilon: added to the variance before the square root, PyTorch's `eps`.
+    dtype: dtype of the output, None for the input's dtype. The statistics
+      and the normalization are computed in param_dtype whatever the input
+      dtype, so that bfloat16 activations keep float32 statistics.
   """
 
   momentum: float = 0.9
   epsilon: float = 1e-5
   param_dtype: Any = jnp.float32
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, use_running_average: bool):
+    output_dtype = self.dtype or x.dtype
+    x = x.astype(self.param_dtype)
     features = x.shape[-1]
     reduction_axes = tuple(range(x.ndim - 1))
     scale = self.param('scale', batch_norm_scale_init, (features,), self.param_dtype)
@@ -63,7 +69,7 @@ class BatchNorm(nn.Module):
         running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
         running_var.value = self.momentum * running_var.value + (1 - self.momentum) * unbiased_var
 
-    return (x - mean) * (scale * lax.rsqrt(var + self.epsilon)) + bias
+    return ((x - mean) * (scale * lax.rsqrt(var + self.epsilon)) + bias).astype(output_dtype)
 
 
 class ConvTranspose(nn.Module):
@@ -141,23 +147,31 @@ def _conv_transpose_by_phases(x, kernel):
 
 
 class Generator(nn.Module):
-  """DCGAN generator: latent vector (B, latent_dim) -> image (B, 28, 28, 1) in [-1, 1]."""
+  """DCGAN generator: latent vector (B, latent_dim) -> image (B, 28, 28, 1) in [-1, 1].
+
+  Attributes:
+    dtype: dtype of the layers' computation (bfloat16 for mixed precision),
+      None for param_dtype. The output image is in param_dtype.
+  """
 
   features: int = 64
   conv_transpose_implementation: str = 'phases'
   param_dtype: Any = jnp.float32
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, z, train: bool):
     batch = z.shape[0]
+    dtype = self.dtype or self.param_dtype
     dense = lambda features, name: nn.Dense(
-        features, use_bias=False, kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
-    batch_norm = lambda name: BatchNorm(param_dtype=self.param_dtype, name=name)
+        features, use_bias=False, kernel_init=weight_init, param_dtype=self.param_dtype,
+        dtype=dtype, name=name)
+    batch_norm = lambda name: BatchNorm(param_dtype=self.param_dtype, dtype=dtype, name=name)
     conv_transpose = lambda features, use_bias, name: ConvTranspose(
         features, use_bias=use_bias, implementation=self.conv_transpose_implementation,
         param_dtype=self.param_dtype, name=name)
 
-    x = dense(7 * 7 * 4 * self.features, 'project')(z)  # (B, 12544)
+    x = dense(7 * 7 * 4 * self.features, 'project')(z.astype(dtype))  # (B, 12544)
     x = x.reshape(batch, 7, 7, 4 * self.features)  # (B, 7, 7, 256)
     x = batch_norm('project_bn')(x, use_running_average=not train)
     x = nn.relu(x)
@@ -167,7 +181,7 @@ class Generator(nn.Module):
     x = nn.relu(x)
 
     x = conv_transpose(1, True, 'conv_transpose2')(x)  # (B, 28, 28, 1)
-    return jnp.tanh(x)
+    return jnp.tanh(x).astype(self.param_dtype)
 
 
 class Discriminator(nn.Module):
@@ -179,39 +193,44 @@ class Discriminator(nn.Module):
       paper), 'layer_norm' (normalizes each sample over its channels and
       pixels, with a scale and bias per channel: the WGAN-GP paper's choice for
       its critic) or 'none'.
+    dtype: dtype of the layers' computation (bfloat16 for mixed precision),
+      None for param_dtype. The logits are in param_dtype.
   """
 
   features: int = 64
   normalization: str = 'batch_norm'
   param_dtype: Any = jnp.float32
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, train: bool):
     batch = x.shape[0]
+    dtype = self.dtype or self.param_dtype
     conv = lambda features, use_bias, name: nn.Conv(
         features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias,
-        kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
+        kernel_init=weight_init, param_dtype=self.param_dtype, dtype=dtype, name=name)
 
-    x = conv(self.features, True, 'conv1')(x)  # (B, 14, 14, 64)
+    x = conv(self.features, True, 'conv1')(x.astype(dtype))  # (B, 14, 14, 64)
     x = nn.leaky_relu(x, negative_slope=0.2)
 
     # A bias before a normalization layer would be cancelled by it.
     x = conv(2 * self.features, self.normalization == 'none', 'conv2')(x)  # (B, 7, 7, 128)
     if self.normalization == 'batch_norm':
-      x = BatchNorm(param_dtype=self.param_dtype, name='conv2_bn')(
+      x = BatchNorm(param_dtype=self.param_dtype, dtype=dtype, name='conv2_bn')(
           x, use_running_average=not train)
     elif self.normalization == 'layer_norm':
       # One group: statistics over (7, 7, 128) per sample, like PyTorch's GroupNorm(1, C).
       x = nn.GroupNorm(num_groups=1, epsilon=1e-5, use_fast_variance=False,
-                       param_dtype=self.param_dtype, name='conv2_ln')(x)
+                       param_dtype=self.param_dtype, dtype=dtype, name='conv2_ln')(x)
     elif self.normalization != 'none':
       raise ValueError(f"invalid normalization {self.normalization!r}: expected 'batch_norm', "
                        "'layer_norm' or 'none'")
     x = nn.leaky_relu(x, negative_slope=0.2)
 
     x = x.reshape(batch, -1)  # (B, 6272), flattened in (H, W, C) order
-    x = nn.Dense(1, kernel_init=weight_init, param_dtype=self.param_dtype, name='dense')(x)  # (B, 1)
-    return x[:, 0]  # (B,)
+    x = nn.Dense(1, kernel_init=weight_init, param_dtype=self.param_dtype, dtype=dtype,
+                 name='dense')(x)  # (B, 1)
+    return x[:, 0].astype(self.param_dtype)  # (B,)
 
 
 class MLPGenerator(nn.Module):
@@ -219,17 +238,20 @@ class MLPGenerator(nn.Module):
 
   hidden_features: int = 256
   param_dtype: Any = jnp.float32
+  dtype: Any = None  # as in Generator
 
   @nn.compact
   def __call__(self, z, train: bool):
     del train  # No BatchNorm or dropout: train and eval mode are the same.
+    dtype = self.dtype or self.param_dtype
     dense = lambda features, name: nn.Dense(
-        features, kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
-    x = dense(self.hidden_features, 'hidden')(z)  # (B, 256)
+        features, kernel_init=weight_init, param_dtype=self.param_dtype, dtype=dtype, name=name)
+    x = dense(self.hidden_features, 'hidden')(z.astype(dtype))  # (B, 256)
     x = nn.leaky_relu(x, negative_slope=0.2)
     x = dense(28 * 28, 'output')(x)  # (B, 784)
     # One channel, so (H, W, C) order is PyTorch's (C, H, W) order too.
-    return jnp.tanh(x).reshape(z.shape[0], 28, 28, 1)  # (B, 28, 28, 1)
+    x = jnp.tanh(x).astype(self.param_dtype)
+    return x.reshape(z.shape[0], 28, 28, 1)  # (B, 28, 28, 1)
 
 
 class MLPDiscriminator(nn.Module):
@@ -237,30 +259,39 @@ class MLPDiscriminator(nn.Module):
 
   hidden_features: int = 256
   param_dtype: Any = jnp.float32
+  dtype: Any = None  # as in Discriminator
 
   @nn.compact
   def __call__(self, x, train: bool):
     del train
+    dtype = self.dtype or self.param_dtype
     dense = lambda features, name: nn.Dense(
-        features, kernel_init=weight_init, param_dtype=self.param_dtype, name=name)
-    x = x.reshape(x.shape[0], -1)  # (B, 784)
+        features, kernel_init=weight_init, param_dtype=self.param_dtype, dtype=dtype, name=name)
+    x = x.reshape(x.shape[0], -1).astype(dtype)  # (B, 784)
     x = dense(self.hidden_features, 'hidden')(x)  # (B, 256)
     x = nn.leaky_relu(x, negative_slope=0.2)
     x = dense(1, 'output')(x)  # (B, 1)
-    return x[:, 0]  # (B,)
+    return x[:, 0].astype(self.param_dtype)  # (B,)
 
 
 def create_models(config, conv_transpose_implementation: str = 'phases') -> tuple[nn.Module, nn.Module]:
-  """Return (generator, discriminator) for config.model, with parameters of config.param_dtype."""
+  """Return (generator, discriminator) for config.model, with parameters of config.param_dtype.
+
+  They compute in config.compute_dtype when it is 'bfloat16', else in the
+  parameters' dtype.
+  """
   param_dtype = jnp.dtype(config.param_dtype)
+  dtype = jnp.bfloat16 if config.compute_dtype == 'bfloat16' else None
   if config.model == 'dcgan':
     return (Generator(features=config.generator_features,
                       conv_transpose_implementation=conv_transpose_implementation,
-                      param_dtype=param_dtype),
+                      param_dtype=param_dtype, dtype=dtype),
             Discriminator(features=config.discriminator_features,
                           normalization=config.discriminator_normalization,
-                          param_dtype=param_dtype))
+                          param_dtype=param_dtype, dtype=dtype))
   if config.model == 'mlp':
-    return (MLPGenerator(hidden_features=config.hidden_features, param_dtype=param_dtype),
-            MLPDiscriminator(hidden_features=config.hidden_features, param_dtype=param_dtype))
+    return (MLPGenerator(hidden_features=config.hidden_features, param_dtype=param_dtype,
+                         dtype=dtype),
+            MLPDiscriminator(hidden_features=config.hidden_features, param_dtype=param_dtype,
+                             dtype=dtype))
   raise ValueError(f"unknown model {config.model!r}: expected 'dcgan' or 'mlp'")

@@ -9,6 +9,9 @@ already on the device, so the data path is not what is measured. The variants:
                  unrolled on the CPU (see `jax_gan.train_step.default_scan_unroll`)
   torch_eager    one eager PyTorch train step per call (what `torch_gan.train` runs)
   torch_compile  the PyTorch step compiled by `torch.compile` (with CUDA graphs on a GPU)
+  jax_step_bf16, torch_eager_bf16
+                 jax_step and torch_eager with compute_dtype 'bfloat16': bfloat16
+                 layers, float32 parameters (mixed precision)
 Each variant is compiled and warmed up, then timed over several windows. A
 window ends with `block_until_ready` or `torch.cuda.synchronize`, and the
 table shows the median window. Compile time is reported apart. Memory is the
@@ -32,7 +35,10 @@ import time
 # torchvision before TensorFlow: the other order crashes with the pinned versions.
 import torchvision  # pylint: disable=unused-import  # noqa: F401
 
-VARIANTS = ('jax_step', 'jax_scan', 'torch_eager', 'torch_compile')
+VARIANTS = ('jax_step', 'jax_scan', 'torch_eager', 'torch_compile', 'jax_step_bf16',
+            'torch_eager_bf16')
+# Mixed-precision variants: the variant they run, with compute_dtype 'bfloat16'.
+BFLOAT16_VARIANTS = {'jax_step_bf16': 'jax_step', 'torch_eager_bf16': 'torch_eager'}
 DEFAULT_BATCH_SIZES = (64, 256, 1024)
 # Dense float32 peak FLOP/s of known devices (non-tensor-core float32 for GPUs,
 # the precision the benchmark runs in). NOTE: these are the vendor's published
@@ -298,13 +304,13 @@ def environment() -> dict:
 def format_table(measurements) -> str:
   """Return the results as a text table, with img/s ratios against torch_eager at each batch size."""
   eager = {m.batch_size: m.img_per_s for m in measurements if m.variant == 'torch_eager'}
-  header = (f'{"variant":<14} {"batch":>5} {"ms/step":>9} {"img/s":>9} {"vs eager":>8} '
+  header = (f'{"variant":<16} {"batch":>5} {"ms/step":>9} {"img/s":>9} {"vs eager":>8} '
             f'{"compile s":>9} {"peak MB":>8} {"MFU":>6}')
   lines = [header, '-' * len(header)]
   for m in measurements:
     ratio = f'{m.img_per_s / eager[m.batch_size]:.2f}x' if m.batch_size in eager else '-'
     mfu = f'{100 * m.mfu:.1f}%' if m.mfu is not None else '-'
-    lines.append(f'{m.variant:<14} {m.batch_size:>5} {m.ms_per_step:>9.1f} {m.img_per_s:>9.0f} '
+    lines.append(f'{m.variant:<16} {m.batch_size:>5} {m.ms_per_step:>9.1f} {m.img_per_s:>9.0f} '
                  f'{ratio:>8} {m.compile_s:>9.1f} {m.peak_memory_bytes / 2**20:>8.0f} {mfu:>6}')
   return '\n'.join(lines)
 
@@ -377,6 +383,9 @@ def main(argv=None) -> None:
     os.makedirs(args.output_dir, exist_ok=True)
     if not os.access(args.output_dir, os.W_OK):
       raise InputError(f'--output_dir {args.output_dir} is not writable')
+    if config.param_dtype != 'float32' and set(variants) & set(BFLOAT16_VARIANTS):
+      raise InputError(f'the bfloat16 variants need param_dtype float32, and the config has '
+                       f'{config.param_dtype}; leave them out of --variants')
     run(config, batch_sizes, variants, args)
   except InputError as error:
     cli.exit_with_error(error)
@@ -410,13 +419,22 @@ def run(config, batch_sizes, variants, args) -> list:
 
   images = input_pipeline.load_train_images(config.data_dir, config.download)  # (60000, 1, 28, 28)
   images_nhwc = np.ascontiguousarray(images.numpy().transpose(0, 2, 3, 1))
+  bfloat16_config = config.copy_and_resolve_references()
+  bfloat16_config.compute_dtype = 'bfloat16'
   measurements = []
   for batch_size in batch_sizes:
-    options = (variants, args.windows, args.window_seconds, args.max_steps_per_window)
-    if any(v.startswith('jax') for v in variants):
-      measurements += bench_jax(config, images_nhwc, batch_size, *options)
-    if any(v.startswith('torch') for v in variants):
-      measurements += bench_torch(config, images, batch_size, *options)
+    for run_config, names in ((config, {v: v for v in variants if v not in BFLOAT16_VARIANTS}),
+                              (bfloat16_config, {BFLOAT16_VARIANTS[v]: v for v in variants
+                                                 if v in BFLOAT16_VARIANTS})):
+      options = (set(names), args.windows, args.window_seconds, args.max_steps_per_window)
+      found = []
+      if any(v.startswith('jax') for v in names):
+        found += bench_jax(run_config, images_nhwc, batch_size, *options)
+      if any(v.startswith('torch') for v in names):
+        found += bench_torch(run_config, images, batch_size, *options)
+      for measurement in found:
+        measurement.variant = names[measurement.variant]
+      measurements += found
     print(f'batch {batch_size} done', file=sys.stderr, flush=True)
 
   measurements.sort(key=lambda m: (m.batch_size, VARIANTS.index(m.variant)))

@@ -64,3 +64,17 @@ def test_bad_flags_exit_with_code_2(flag, message, tmp_path, capsys):
   error = capsys.readouterr().err
   assert error.count('\n') == 1
   assert message in error
+
+
+def test_bfloat16_variants_need_float32_parameters(tmp_path, capsys):
+  config_file = tmp_path / 'float64_config.py'
+  config_file.write_text('from configs import default\n\n\n'
+                         'def get_config():\n'
+                         '  config = default.get_config()\n'
+                         "  config.param_dtype = 'float64'\n"
+                         '  return config\n')
+  with pytest.raises(SystemExit) as exit_info:
+    bench.main([f'--config={config_file}', '--variants=jax_step,torch_eager_bf16',
+                f'--output_dir={tmp_path}'])
+  assert exit_info.value.code == 2
+  assert 'the bfloat16 variants need param_dtype float32' in capsys.readouterr().err

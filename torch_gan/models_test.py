@@ -98,3 +98,31 @@ def test_dcgan_initialization_statistics():
   assert torch.equal(generator.conv_transpose2.bias.detach(), torch.zeros(1))
   assert generator.project_bn.momentum == 0.1
   assert generator.project_bn.eps == 1e-5
+
+
+@pytest.mark.parametrize('model,normalization', [
+    ('dcgan', 'batch_norm'), ('dcgan', 'layer_norm'), ('mlp', 'batch_norm')])
+def test_bfloat16_compute_stays_near_float32(model, normalization):
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  config.model = model
+  config.discriminator_normalization = normalization
+  torch.manual_seed(0)
+  generator, discriminator = models.create_models(config)
+  config.compute_dtype = 'bfloat16'
+  torch.manual_seed(0)
+  generator_bf16, discriminator_bf16 = models.create_models(config)
+
+  z = torch.randn(16, 100)
+  with torch.no_grad():
+    images, images_bf16 = generator(z), generator_bf16(z)
+    logits, logits_bf16 = discriminator(images), discriminator_bf16(images)
+
+  # The outputs come back in the parameters' float32, from bfloat16 layers:
+  # bfloat16 keeps 8 significant bits, and the measured differences were
+  # below 0.011 on logits up to 2.2.
+  assert images_bf16.dtype == torch.float32
+  assert logits_bf16.dtype == torch.float32
+  torch.testing.assert_close(images_bf16, images, atol=0.03, rtol=0)
+  torch.testing.assert_close(logits_bf16, logits, atol=0.03, rtol=0)
+  assert not torch.equal(logits_bf16, logits)

@@ -95,3 +95,18 @@ def test_wgan_gp_epoch_length(small_run_config, tmp_path):
                            'wasserstein_distance', 'img_per_s'}
     assert all(math.isfinite(value) for value in record.values())
   assert (tmp_path / 'samples' / 'epoch_001.png').is_file()
+
+
+def test_bfloat16_run_trains(small_run_config, tmp_path):
+  config = small_run_config(num_steps=20, log_every_steps=10, compute_dtype='bfloat16')
+  state = train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    records = [json.loads(line) for line in f]
+  assert [record['step'] for record in records] == [10, 20]
+  for record in records:
+    assert all(math.isfinite(value) for value in record.values())
+  # Mixed precision: the parameters and optimizer state stay float32.
+  for network in (state.generator, state.discriminator):
+    for tensor in list(network.parameters()) + list(network.buffers()):
+      assert tensor.dtype in (torch.float32, torch.int64), tensor.dtype
+  assert records[-1]['fake_score'] < records[0]['fake_score']

@@ -1,4 +1,4 @@
-"""The error type for bad user input."""
+"""The error type for bad user input, and a short summary of a library's error for its message."""
 
 
 class InputError(Exception):
@@ -6,3 +6,12 @@ class InputError(Exception):
 
   The command-line tools print its message on one line and exit with code 2.
   """
+
+
+def summarize(error: BaseException, limit: int = 160) -> str:
+  """Return an exception's type and the first sentence of its message on one line, cut to `limit` characters with '...'."""
+  message = ' '.join(str(error).split())
+  first_sentence = message.split('. ')[0]
+  if len(first_sentence) > limit:
+    first_sentence = first_sentence[:limit].rstrip() + '...'
+  return f'{type(error).__name__}: {first_sentence}' if first_sentence else type(error).__name__

@@ -6,6 +6,7 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from gan_common import errors
 from gan_common.errors import InputError
 from jax_gan.train_step import TrainState
 
@@ -62,6 +63,6 @@ def restore(directory: str, template: TrainState) -> TrainState:
   except Exception as error:  # pylint: disable=broad-except
     # Orbax raises ValueError, KeyError, OSError or tensorstore errors for a
     # damaged checkpoint, depending on which file is damaged.
-    message = ' '.join(str(error).split())[:300]
-    raise InputError(f'cannot restore checkpoint from {directory}: '
-                     f'{type(error).__name__}: {message}') from error
+    raise InputError(f'cannot restore checkpoint from {directory}, which is damaged or not a '
+                     f'checkpoint of this model ({errors.summarize(error)}); remove its newest '
+                     'step folder to fall back to the one before, or start a new run') from error

@@ -8,6 +8,7 @@ import tempfile
 import torch
 
 from gan_common import run_directory
+from gan_common import errors
 from gan_common.errors import InputError
 from torch_gan.train_step import TrainState
 
@@ -72,6 +73,7 @@ def restore(directory: str, state: TrainState) -> TrainState:
   except Exception as error:  # pylint: disable=broad-except
     # torch.load raises RuntimeError, EOFError, pickle errors or KeyError for
     # damaged files, depending on where the damage is.
-    raise InputError(f'cannot restore checkpoint {path}: {type(error).__name__}: '
-                     f'{" ".join(str(error).split())[:300]}') from error
+    raise InputError(f'cannot restore checkpoint {path}, which is damaged or not a checkpoint '
+                     f'of this model ({errors.summarize(error)}); remove it to fall back to the '
+                     'checkpoint before it, or start a new run') from error
   return state

@@ -57,7 +57,14 @@ FLOAT32_ADAM = (1e-7, 1e-5)
 # wgan_gp and 0.47 for hinge. The MLP GAN stays within 1e-5 in losses and
 # 0.002 in state.
 # The first step starts from identical weights, so its losses agree like
-# FLOAT32_FORWARD.
+# FLOAT32_FORWARD, except for wgan_gp: its step-1 critic loss is the mean of 5
+# critic updates, 4 of them after Adam steps, and its generator loss comes
+# after all 5. An early Adam step moves each weight by about the learning rate
+# times the sign of its gradient, whatever the gradient's size, so rounding
+# that flips a near-zero gradient moves that weight by twice the learning
+# rate. On a 2-core Xeon with 2 threads the step-1 losses differed by up to
+# 6.5e-4 relative, while the losses and gradients at identical weights
+# (test_losses_and_gradients_match in float32) agree within FLOAT32_FORWARD.
 FLOAT32_TRAINING_LOSS_RTOL = 0.25
 FLOAT32_TRAINING_STATE_L2 = 0.6
 # With beta1 = 0 (the wgan_gp config) Adam's first moment is the last
@@ -314,8 +321,9 @@ def test_float64_training_runs_match(enable_x64, direction, loss, real_images):
 def test_float32_training_runs_stay_close(direction, loss, real_images):
   pair = harness.make_pair(direction, np.float32, **LOSS_SETTINGS[loss])
   jax_history, torch_history = harness.train_both(pair, real_images)
-  atol, rtol = FLOAT32_FORWARD
-  harness.assert_close('step 1 losses', jax_history[0], torch_history[0], atol=atol, rtol=rtol)
+  if pair.config.critic_steps == 1:
+    atol, rtol = FLOAT32_FORWARD
+    harness.assert_close('step 1 losses', jax_history[0], torch_history[0], atol=atol, rtol=rtol)
   harness.assert_close('losses of every step', jax_history, torch_history, atol=0,
                        rtol=FLOAT32_TRAINING_LOSS_RTOL)
   last_gradient = FLOAT32_TRAINING_LAST_GRADIENT_L2 if pair.config.beta1 == 0 else None

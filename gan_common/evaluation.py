@@ -13,11 +13,12 @@ set; the classifier score splits the generated images into 10 parts;
 precision and recall use k = 3 nearest neighbours.
 
 Precision and recall take the features scaled to unit length. The
-classifier's feature length falls as images lose contrast, and on raw
-features blurred digits land near the origin, where the real samples are
-sparse and their k-nearest-neighbour balls the largest: precision of 2,000
-training digits blurred with a Gaussian of sigma 2 pixels rose to 0.999 on
-raw features, and fell to 0.22 on unit-length ones (recall fell on both).
+classifier's feature length falls as images lose contrast. On raw features,
+blurred digits therefore land near the origin, where the real samples are
+sparse and their k-nearest-neighbour balls are the largest. Precision of
+2,000 training digits blurred with a Gaussian of sigma 2 pixels rose to
+0.999 on raw features, and fell to 0.22 on unit-length ones (recall fell on
+both).
 FID and KID take the raw features, as their definitions do.
 """
 
@@ -181,7 +182,7 @@ def read_run_config(workdir: str, backend: str) -> tuple[run_directory.RunDirect
   """Return the run directory and the config of a finished or stopped training run.
 
   Raises:
-    InputError: the workdir holds no run, a run of another backend, or a
+    InputError: the workdir contains no run, a run of another backend, or a
       config that is not valid.
   """
   run_dir = run_directory.RunDirectory(workdir)

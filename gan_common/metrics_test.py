@@ -128,9 +128,9 @@ def test_nearest_neighbour_radii_blocks_agree():
 def test_precision_recall_by_hand():
   # Real points 0, 1, 2, 3: each ball has squared radius 1 (k = 1).
   # Generated 0.5 and 2.9 lie in a real ball, 10 and 11 do not: precision 0.5.
-  # Generated balls: 0.5 and 2.9 reach each other (squared radius 5.76), 10
-  # and 11 reach each other (1); every real point lies within 0.5's or
-  # 2.9's ball: recall 1.
+  # Generated balls: 0.5 and 2.9 reach each other (squared radius 5.76), and
+  # 10 and 11 reach each other (squared radius 1). Every real point lies
+  # within the ball of 0.5 or of 2.9, so recall is 1.
   real = np.array([[0.0], [1.0], [2.0], [3.0]])
   fake = np.array([[0.5], [10.0], [11.0], [2.9]])
   precision, recall = metrics.precision_recall(real, fake, k=1, block_size=3)

@@ -298,6 +298,7 @@ def environment() -> dict:
       'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
       'torch': torch.__version__, 'torchvision': torchvision.__version__,
       'torch_threads': torch.get_num_threads(),
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
   }
 
 

@@ -1,6 +1,7 @@
 """Tests of the throughput benchmark: its outputs and fields at the smallest setting, never its times."""
 
 import json
+import os
 
 import pytest
 
@@ -32,6 +33,8 @@ def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monke
   for library in ('jax', 'flax', 'optax', 'torch', 'torchvision'):
     assert report['environment'][library]
   assert report['environment']['device'].startswith('CPU')
+  # The XLA flags the JAX variants ran with, the project's CPU default among them.
+  assert report['environment']['xla_flags'] == os.environ.get('XLA_FLAGS', '')
   assert report['peak_flops'] is None  # No peak is listed for CPUs, so no MFU either.
   assert report['config']['batch_size'] == 64  # The config's own field; the benchmark sets its own.
   assert report['flops_per_step'] == {'8': bench.step_flops(default.get_config(), 8)}

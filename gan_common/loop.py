@@ -17,7 +17,7 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
                       end_of_period: Callable[[str], None],
                       run_dir: run_directory.RunDirectory,
                       evaluate: Callable[[int, int], None] | None = None,
-                      eval_every_epochs: int = 0) -> None:
+                      eval_every_epochs: int = 0, is_writer: bool = True) -> None:
   """Call `run_step` for each step in [start_step, total_steps) and do the bookkeeping around it.
 
   Args:
@@ -39,13 +39,16 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
       eval_every_epochs-th epoch when that is above 0, to score the
       generator; None scores nothing.
     eval_every_epochs: see `evaluate`.
+    is_writer: whether this process writes metrics.jsonl and shows progress.
+      In a run over several processes only process 0 does. The others still
+      call `read_metrics` and `end_of_period` at the same steps.
   """
-  metrics_writer = run_directory.MetricsWriter(run_dir.metrics_file)
+  metrics_writer = run_directory.MetricsWriter(run_dir.metrics_file) if is_writer else None
   pending_metrics = []
   interval_start = epoch_start = time.perf_counter()
   interval_first_step = epoch_first_step = start_step
   # A progress bar on a terminal; a log line per interval when stderr goes to a file.
-  interactive = sys.stderr.isatty()
+  interactive = sys.stderr.isatty() and is_writer
   progress = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                        disable=not interactive)
   for step in range(start_step, total_steps):
@@ -60,7 +63,8 @@ def run_training_loop(*, start_step: int, total_steps: int, steps_per_epoch: int
       means = read_metrics(pending_metrics)
       img_per_s = ((completed - interval_first_step) * batch_size
                    / (time.perf_counter() - interval_start))
-      metrics_writer.write({'step': completed, 'epoch': epoch, 'img_per_s': img_per_s, **means})
+      if metrics_writer:
+        metrics_writer.write({'step': completed, 'epoch': epoch, 'img_per_s': img_per_s, **means})
       progress.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}",
                            img_per_s=f'{img_per_s:.0f}')
       if not interactive:

@@ -8,6 +8,7 @@ import orbax.checkpoint as ocp
 
 from gan_common import errors
 from gan_common.errors import InputError
+from jax_gan import parallel
 from jax_gan.train_step import TrainState
 
 MAX_TO_KEEP = 2
@@ -31,7 +32,7 @@ def _manager(directory: str) -> ocp.CheckpointManager:
 
 def save(directory: str, state: TrainState) -> None:
   """Save `state` under `directory/<step>/` and wait until it is on disk."""
-  step = int(jax.device_get(state.step))
+  step = int(parallel.to_host(state.step))
   with _manager(directory) as manager:
     manager.save(step, args=ocp.args.StandardSave(state))
     manager.wait_until_finished()

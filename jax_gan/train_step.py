@@ -12,6 +12,7 @@ import optax
 from jax_gan import input_pipeline
 from jax_gan import losses
 from jax_gan import models
+from jax_gan import parallel
 
 
 class ModelState(flax.struct.PyTreeNode):
@@ -47,6 +48,8 @@ class GAN:
     loss: the config's loss name. 'wgan_gp' selects `wgan_gp_train_step_with_noise`.
     critic_steps: discriminator updates per step, each on its own real batch.
     gradient_penalty_weight: lambda of the WGAN-GP penalty.
+    mesh: the device mesh of `jax_gan.parallel` that the batch is split over,
+      or None for one device.
   """
 
   generator: Any
@@ -59,6 +62,7 @@ class GAN:
   loss: str = 'non_saturating'
   critic_steps: int = 1
   gradient_penalty_weight: float = 10.0
+  mesh: Any = None
 
 
 def default_conv_transpose_implementation():
@@ -67,13 +71,14 @@ def default_conv_transpose_implementation():
   return 'phases' if jax.default_backend() == 'cpu' else 'xla'
 
 
-def create_gan(config, conv_transpose_implementation: str | None = None) -> GAN:
+def create_gan(config, conv_transpose_implementation: str | None = None, mesh=None) -> GAN:
   """Build networks, Adam optimizers and losses from a config.
 
   Args:
     config: the experiment config.
     conv_transpose_implementation: 'phases' or 'xla' for the DCGAN generator;
       None picks the faster one for the default backend.
+    mesh: a `jax_gan.parallel` mesh to split each batch over, or None.
   """
   if config.loss not in losses.LOSSES:
     raise ValueError(f'unknown loss {config.loss!r}: expected one of {sorted(losses.LOSSES)}')
@@ -95,6 +100,7 @@ def create_gan(config, conv_transpose_implementation: str | None = None) -> GAN:
       loss=config.loss,
       critic_steps=config.critic_steps,
       gradient_penalty_weight=config.gradient_penalty_weight,
+      mesh=mesh,
   )
 
 
@@ -139,9 +145,23 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, gan: GAN)
     interpolation = jax.random.uniform(interpolation_key, (steps, batch_size), batch.dtype)
     z = jax.random.normal(generator_key, (batch_size, gan.latent_dim), batch.dtype)
     batches = batch.reshape((steps, batch_size) + batch.shape[1:])  # (K, B, 28, 28, 1)
-    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation, z, gan=gan)
+    batches, critic_z, interpolation = (split_batch(gan, value, batch_axis=1)
+                                        for value in (batches, critic_z, interpolation))
+    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation,
+                                         split_batch(gan, z), gan=gan)
   z = jax.random.normal(rng, (batch.shape[0], gan.latent_dim), batch.dtype)
-  return train_step_with_noise(state, batch, z, gan=gan)
+  return train_step_with_noise(state, split_batch(gan, batch), split_batch(gan, z), gan=gan)
+
+
+def split_batch(gan: GAN, value: jax.Array, batch_axis: int = 0) -> jax.Array:
+  """Split `value` along its batch axis over the devices of gan.mesh; unchanged without a mesh.
+
+  The split changes where each sample is computed, not the values: random
+  numbers drawn before it are the same on any number of devices.
+  """
+  if gan.mesh is None:
+    return value
+  return jax.lax.with_sharding_constraint(value, parallel.batch_sharding(gan.mesh, batch_axis))
 
 
 def apply_in_train_mode(module, params, batch_stats, inputs):
@@ -336,11 +356,24 @@ def train_step_on_dataset(state: TrainState, images: jax.Array, permutation: jax
   return train_step(state, batch, jax.random.fold_in(noise_key, state.step), gan=gan)
 
 
+def _jit_on_mesh(function, gan: GAN):
+  """Return `function(state, images, permutation)` jit-compiled, the old state donated.
+
+  On a mesh every input and output is replicated on every device; only the
+  batch inside is split (`split_batch`).
+  """
+  if gan.mesh is None:
+    return jax.jit(function, donate_argnums=0)
+  replicated = parallel.replicated(gan.mesh)
+  return jax.jit(function, donate_argnums=0, in_shardings=(replicated,) * 3,
+                 out_shardings=(replicated, replicated))
+
+
 def make_train_step_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int):
   """Return `train_step_on_dataset` with its static arguments bound, jit-compiled, the old state donated."""
-  return jax.jit(functools.partial(train_step_on_dataset, gan=gan,
-                                   steps_per_epoch=steps_per_epoch, batch_size=batch_size),
-                 donate_argnums=0)
+  return _jit_on_mesh(functools.partial(train_step_on_dataset, gan=gan,
+                                        steps_per_epoch=steps_per_epoch, batch_size=batch_size),
+                      gan)
 
 
 def default_scan_unroll():
@@ -387,9 +420,10 @@ def make_train_steps_on_dataset(gan: GAN, steps_per_epoch: int, batch_size: int,
   `unroll` None means `default_scan_unroll()`.
   """
   unroll = default_scan_unroll() if unroll is None else unroll
-  return jax.jit(functools.partial(train_steps_on_dataset, gan=gan, steps_per_epoch=steps_per_epoch,
-                                   batch_size=batch_size, num_steps=num_steps, unroll=unroll),
-                 donate_argnums=0)
+  return _jit_on_mesh(functools.partial(train_steps_on_dataset, gan=gan,
+                                        steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                                        num_steps=num_steps, unroll=unroll),
+                      gan)
 
 
 def generate_samples(gan: GAN, generator: ModelState, z: jax.Array) -> jax.Array:

@@ -132,7 +132,7 @@ def test_four_device_checkpoint_resumes_on_one_device(four_device_run, data_dir,
   process = subprocess.run(train_command(workdir, data_dir, '--config.num_steps=6', '--resume'),
                            capture_output=True, text=True, timeout=600, check=False)
   assert process.returncode == 0, process.stderr[-3000:]
-  assert 'on 1 cpu devices' in process.stderr
+  assert 'on 1 cpu device.' in process.stderr
   assert [step for step, _, _ in losses(workdir)] == [2, 4, 6]
   assert losses(workdir)[:2] == losses(four_device_run)
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['4', '6']
@@ -166,7 +166,7 @@ def test_two_processes_train_like_one_and_process_zero_writes(four_device_run, d
   assert json.loads((tmp_path / 'run.json').read_text())['backend'] == 'jax'
 
 
-def test_batch_that_the_devices_do_not_split_is_rejected(data_dir, tmp_path):
+def test_uneven_batch_is_rejected(data_dir, tmp_path):
   process = subprocess.run(train_command(tmp_path, data_dir, '--config.batch_size=30'),
                            env=devices_environment(NUM_DEVICES), capture_output=True, text=True,
                            timeout=600, check=False)

@@ -106,8 +106,9 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
   train_step = train_step_lib.make_train_step_on_dataset(
       gan, steps_per_epoch, config.batch_size).lower(state, images, permutation(0)).compile()
-  logging.info('Compiled the train step in %.1f s on %d %s devices.',
-               time.perf_counter() - compile_start, mesh.size, jax.devices()[0].device_kind)
+  devices = f'{mesh.size} {jax.devices()[0].device_kind} device' + ('s' if mesh.size > 1 else '')
+  logging.info('Compiled the train step in %.1f s on %s.', time.perf_counter() - compile_start,
+               devices)
   logging.info('Training steps %d to %d (%d steps), %d steps per epoch, global batch %d '
                '(%d per device).', start_step + 1, total_steps, total_steps - start_step,
                steps_per_epoch, config.batch_size, config.batch_size // mesh.size)

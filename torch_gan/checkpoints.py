@@ -10,6 +10,7 @@ import torch
 from gan_common import run_directory
 from gan_common import errors
 from gan_common.errors import InputError
+from torch_gan import parallel
 from torch_gan.train_step import TrainState
 
 MAX_TO_KEEP = 2
@@ -30,8 +31,8 @@ def save(directory: str, state: TrainState) -> None:
   os.makedirs(directory, exist_ok=True)
   payload = {
       'step': state.step,
-      'generator': state.generator.state_dict(),
-      'discriminator': state.discriminator.state_dict(),
+      'generator': parallel.unwrap(state.generator).state_dict(),
+      'discriminator': parallel.unwrap(state.discriminator).state_dict(),
       'generator_optimizer': state.generator_optimizer.state_dict(),
       'discriminator_optimizer': state.discriminator_optimizer.state_dict(),
       'rng': state.rng.get_state(),
@@ -64,8 +65,8 @@ def restore(directory: str, state: TrainState) -> TrainState:
   path = _checkpoint_files(directory)[step]
   try:
     payload = torch.load(path, map_location='cpu', weights_only=True)
-    state.generator.load_state_dict(payload['generator'])
-    state.discriminator.load_state_dict(payload['discriminator'])
+    parallel.unwrap(state.generator).load_state_dict(payload['generator'])
+    parallel.unwrap(state.discriminator).load_state_dict(payload['discriminator'])
     state.generator_optimizer.load_state_dict(payload['generator_optimizer'])
     state.discriminator_optimizer.load_state_dict(payload['discriminator_optimizer'])
     state.rng.set_state(payload['rng'])

@@ -1,4 +1,9 @@
-"""Train a GAN on MNIST with PyTorch: `python -m torch_gan.train --config=... --workdir=...`."""
+"""Train a GAN on MNIST with PyTorch: `python -m torch_gan.train --config=... --workdir=...`.
+
+Under `torchrun --nproc_per_node=N -m torch_gan.train ...` it trains on N
+processes, one device each, with the batch split over them
+(torch_gan/parallel.py). Process 0 alone writes files.
+"""
 
 import functools
 
@@ -14,13 +19,10 @@ from gan_common.errors import InputError
 from torch_gan import checkpoints
 from torch_gan import evaluate as evaluate_lib
 from torch_gan import input_pipeline
+from torch_gan import parallel
 from torch_gan import train_step as train_step_lib
 
 BACKEND = 'torch'
-
-
-def default_device() -> torch.device:
-  return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step_lib.TrainState:
@@ -34,19 +36,22 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
       that cannot be restored. Nothing in the workdir is changed before the
       data is loaded and the checkpoint restored.
   """
+  num_processes = parallel.world_size()
+  parallel.check_batch_size(config.batch_size, num_processes)
+  is_writer = parallel.is_writer()
   run_dir = run_directory.RunDirectory(workdir)
   run_dir.check(BACKEND, config, resume)
 
   dtype = getattr(torch, config.param_dtype)
   torch.set_float32_matmul_precision(config.matmul_precision)
   torch.backends.cudnn.allow_tf32 = config.matmul_precision != 'highest'
-  device = default_device()
+  device = parallel.local_device()
 
   train_images = input_pipeline.load_train_images(config.data_dir, config.download)
   # Read the test split and check the classifier now, so that a missing file
   # stops the run before training rather than after it.
-  evaluator = (evaluate_lib.load_evaluator(config, train_images) if config.eval_num_samples
-               else None)
+  evaluator = (evaluate_lib.load_evaluator(config, train_images)
+               if config.eval_num_samples and is_writer else None)
   images = train_images.to(device)
   num_images = images.shape[0]  # (60000, 1, 28, 28) uint8, on the device for the run
   # A step reads critic_steps batches, one per discriminator update.
@@ -58,15 +63,22 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   state = train_step_lib.create_train_state(config, device, dtype)
   if resume:
     state = checkpoints.restore(run_dir.checkpoints_dir, state)
+  if num_processes > 1:
+    generator = parallel.use_global_batch_norm(state.generator)
+    discriminator = parallel.use_global_batch_norm(state.discriminator)
+    state.generator = parallel.wrap(generator, device)
+    state.discriminator = parallel.wrap(discriminator, device)
   start_step = state.step
   if start_step >= total_steps:
     raise InputError(f'the run in {run_dir.workdir} has already trained {start_step} steps, '
                      f'not fewer than the {total_steps} asked for; raise --config.num_steps '
                      'or --config.num_epochs to train longer')
 
-  run_dir.record(BACKEND, config)
-  if resume:
-    run_directory.drop_metrics_after(run_dir.metrics_file, start_step)
+  parallel.wait_for_all_processes()  # every process has checked the workdir
+  if is_writer:
+    run_dir.record(BACKEND, config)
+    if resume:
+      run_directory.drop_metrics_after(run_dir.metrics_file, start_step)
 
   sample_rng = torch.Generator(device=device).manual_seed(input_pipeline.seed_for(config.seed, 2))
   sample_noise = torch.randn(config.num_samples, config.latent_dim, generator=sample_rng,
@@ -77,9 +89,11 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     return input_pipeline.get_batch(images, permutation, step % steps_per_epoch,
                                     images_per_step, dtype)
 
-  logging.info('Training steps %d to %d (%d steps), %d steps per epoch, batch %d, on %s.',
-               start_step + 1, total_steps, total_steps - start_step, steps_per_epoch,
-               config.batch_size, device)
+  processes = f'{num_processes} process' + ('es' if num_processes > 1 else '')
+  logging.info('Training steps %d to %d (%d steps), %d steps per epoch, global batch %d '
+               '(%d per process), %s on %s.', start_step + 1, total_steps,
+               total_steps - start_step, steps_per_epoch, config.batch_size,
+               config.batch_size // num_processes, processes, device.type)
   permutation_cache = {}
 
   def run_step(step):
@@ -92,17 +106,23 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     return metrics
 
   def read_metrics(pending_metrics):
-    return {name: torch.stack([metrics[name] for metrics in pending_metrics]).double().mean().item()
-            for name in pending_metrics[0]}
+    names = list(pending_metrics[0])
+    # (metrics, steps): each process's means over its slice of each batch.
+    stacked = torch.stack([torch.stack([metrics[name] for metrics in pending_metrics])
+                           for name in names]).double()
+    means = parallel.mean_over_processes(stacked).mean(dim=1)
+    return dict(zip(names, means.tolist()))
 
   def end_of_period(grid_file):
-    samples = train_step_lib.generate_samples(state.generator, sample_noise)
+    if not is_writer:
+      return
+    samples = train_step_lib.generate_samples(parallel.unwrap(state.generator), sample_noise)
     image_files.save_image_grid(samples.permute(0, 2, 3, 1).cpu().double().numpy(), grid_file)
     checkpoints.save(run_dir.checkpoints_dir, state)
 
   def score(step, epoch):
-    scores, floor = evaluate_lib.score_generator(state.generator, config, evaluator,
-                                                 config.eval_num_samples)
+    scores, floor = evaluate_lib.score_generator(parallel.unwrap(state.generator), config,
+                                                 evaluator, config.eval_num_samples)
     evaluation.record_scores(run_dir.metrics_file, step, epoch, scores, floor)
     evaluation.print_table(scores, floor, f'Step {step}, epoch {epoch} (PyTorch):')
 
@@ -111,8 +131,10 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
       batch_size=images_per_step, log_every_steps=config.log_every_steps,
       run_step=run_step, read_metrics=read_metrics, end_of_period=end_of_period,
       run_dir=run_dir, evaluate=score if evaluator else None,
-      eval_every_epochs=config.eval_every_epochs)
+      eval_every_epochs=config.eval_every_epochs, is_writer=is_writer)
 
+  if not is_writer:
+    return state
   image_files.save_loss_curve(run_dir.metrics_file, run_dir.loss_curve_file,
                               f'PyTorch {image_files.MODEL_NAMES[config.model]}, {config.loss} loss, on MNIST, '
                               f'batch {config.batch_size}')
@@ -120,5 +142,21 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
   return state
 
 
+def main(config, workdir: str, resume: bool = False) -> None:
+  """Join the other processes when torchrun started several, then train."""
+  settings = parallel.distributed_settings()
+  if settings is not None:
+    # Before joining, so that a bad batch size stops every process at once.
+    parallel.check_batch_size(config.batch_size, settings[0])
+  parallel.initialize_distributed(settings)
+  if not parallel.is_writer():
+    logging.set_verbosity(logging.WARNING)
+  try:
+    train_and_evaluate(config, workdir, resume)
+  finally:
+    if torch.distributed.is_initialized():
+      torch.distributed.destroy_process_group()
+
+
 if __name__ == '__main__':
-  cli.run(train_and_evaluate)
+  cli.run(main)

@@ -8,6 +8,7 @@ import torch
 
 from torch_gan import losses
 from torch_gan import models
+from torch_gan import parallel
 
 
 @dataclasses.dataclass
@@ -82,7 +83,8 @@ def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, 
 
   Args:
     state: networks and optimizers, updated in place.
-    batch: (K * B, 1, 28, 28) real images in [-1, 1], K = gan.critic_steps.
+    batch: (K * B, 1, 28, 28) real images in [-1, 1], K = gan.critic_steps; B is
+      the global batch when several processes train together.
     rng: draws the latent noise (and the penalty's interpolation weights).
     gan: losses and sizes.
 
@@ -97,9 +99,14 @@ def train_step(state: TrainState, batch: torch.Tensor, rng: torch.Generator, *, 
     interpolation = torch.rand(steps, batch_size, **options)
     z = torch.randn(batch_size, gan.latent_dim, **options)
     batches = batch.view((steps, batch_size) + batch.shape[1:])  # (K, B, 1, 28, 28)
-    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation, z, gan=gan)
+    # Under torchrun each process keeps its slice of the global batch and noise.
+    batches, critic_z, interpolation = (parallel.split_batch(value, batch_axis=1)
+                                        for value in (batches, critic_z, interpolation))
+    return wgan_gp_train_step_with_noise(state, batches, critic_z, interpolation,
+                                         parallel.split_batch(z), gan=gan)
   z = torch.randn(batch.shape[0], gan.latent_dim, **options)
-  return train_step_with_noise(state, batch, z, gan=gan)
+  return train_step_with_noise(state, parallel.split_batch(batch), parallel.split_batch(z),
+                               gan=gan)
 
 
 def train_step_with_noise(state: TrainState, batch: torch.Tensor, z: torch.Tensor, *, gan: GAN):

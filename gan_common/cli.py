@@ -67,6 +67,10 @@ def _parse_flags(argv):
   if not _flag_holders['workdir'].value:
     exit_with_error('--workdir is required: the directory where the run writes its files')
 
+  config_file = config_flags.get_config_filename(flags.FLAGS['config'])
+  if not os.path.isfile(config_file):
+    exit_with_error(f'invalid --config: config file {config_file} not found; pass a file that '
+                    'defines get_config(), such as configs/dcgan_mnist.py')
   # The config file is loaded and the overrides applied lazily, on first access.
   try:
     config = _flag_holders['config'].value

@@ -325,7 +325,7 @@ def draw_chart(measurements, path: str, title: str) -> None:
   batch_sizes = sorted({m.batch_size for m in measurements})
   variants = [v for v in VARIANTS if any(m.variant == v for m in measurements)]
   width = 0.8 / max(len(variants), 1)
-  figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+  figure, axes = plt.subplots(figsize=(9.5, 4), dpi=100)
   for index, variant in enumerate(variants):
     values = [next((m.img_per_s for m in measurements
                     if m.variant == variant and m.batch_size == b), 0.0) for b in batch_sizes]
@@ -335,7 +335,8 @@ def draw_chart(measurements, path: str, title: str) -> None:
   axes.set_ylabel('training images per second (median window)')
   axes.set_title(title)
   axes.grid(axis='y', alpha=0.3)
-  axes.legend()
+  # Beside the bars, which would hide behind a legend inside the axes.
+  axes.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)
   figure.tight_layout()
   figure.savefig(path)
   plt.close(figure)

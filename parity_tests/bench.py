@@ -7,6 +7,9 @@ already on the device, so the data path is not what is measured. The variants:
   jax_step       one jitted train step per call (what `jax_gan.train` runs)
   jax_scan       the steps of one timed window fused into one call with `lax.scan`,
                  unrolled on the CPU (see `jax_gan.train_step.default_scan_unroll`)
+  jax_mesh       jax_step on a mesh of every device JAX finds, the batch split over
+                 them (`jax_gan.parallel`); measured only when there are several, with
+                 its scaling efficiency against jax_step at the same global batch
   torch_eager    one eager PyTorch train step per call (what `torch_gan.train` runs)
   torch_compile  the PyTorch step compiled by `torch.compile` (with CUDA graphs on a GPU)
   jax_step_bf16, torch_eager_bf16
@@ -35,7 +38,7 @@ import time
 # torchvision before TensorFlow: the other order crashes with the pinned versions.
 import torchvision  # pylint: disable=unused-import  # noqa: F401
 
-VARIANTS = ('jax_step', 'jax_scan', 'torch_eager', 'torch_compile', 'jax_step_bf16',
+VARIANTS = ('jax_step', 'jax_scan', 'jax_mesh', 'torch_eager', 'torch_compile', 'jax_step_bf16',
             'torch_eager_bf16')
 # Mixed-precision variants: the variant they run, with compute_dtype 'bfloat16'.
 BFLOAT16_VARIANTS = {'jax_step_bf16': 'jax_step', 'torch_eager_bf16': 'torch_eager'}
@@ -65,6 +68,9 @@ class Measurement:
   peak_memory_bytes: int
   memory_kind: str  # 'device' or 'process_rss'
   mfu: float | None
+  devices: int = 1
+  # img/s over (devices x jax_step's img/s) at the same global batch; jax_mesh only.
+  scaling_efficiency: float | None = None
 
 
 def conv_macs(height, width, in_features, out_features, kernel=4):
@@ -197,7 +203,52 @@ def bench_jax(config, images_nhwc, batch_size, variants, windows, window_seconds
     times = _time_windows(run_fused, steps, windows)
     results.append(_measurement(config, 'jax_scan', batch_size, compile_s, steps, times,
                                 _jax_peak_memory(device)))
+
+  if 'jax_mesh' in variants:
+    results += _bench_jax_mesh(config, images_nhwc, batch_size, steps, windows, results)
   return results
+
+
+def _bench_jax_mesh(config, images_nhwc, batch_size, steps, windows, single_device_results):
+  """Return the jax_mesh measurement at one global batch size, or [] when there is one device or the batch does not split."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+  from jax_gan import parallel  # pylint: disable=g-import-not-at-top
+  from jax_gan import train_step as train_step_lib  # pylint: disable=g-import-not-at-top
+
+  count = jax.device_count()
+  if count == 1 or batch_size % count:
+    reason = 'one device' if count == 1 else f'batch {batch_size} does not split over {count}'
+    print(f'jax_mesh skipped at batch {batch_size}: {reason}', file=sys.stderr, flush=True)
+    return []
+  _reset_peak_rss()
+  mesh = parallel.create_mesh()
+  gan = train_step_lib.create_gan(config, mesh=mesh)
+  num_images = images_nhwc.shape[0]
+  state, images, permutation = parallel.put_replicated(
+      (train_step_lib.create_train_state(gan, jax.random.PRNGKey(config.seed)), images_nhwc,
+       input_pipeline.epoch_permutation(jax.random.PRNGKey(1), 0, num_images)), mesh)
+  start = time.perf_counter()
+  step = train_step_lib.make_train_step_on_dataset(gan, num_images // batch_size, batch_size).lower(
+      state, images, permutation).compile()
+  compile_s = time.perf_counter() - start
+  state, _ = step(state, images, permutation)  # warm-up
+  jax.block_until_ready(state)
+
+  def run_mesh(number):
+    nonlocal state
+    for _ in range(number):
+      state, _ = step(state, images, permutation)
+    jax.block_until_ready(state)
+
+  times = _time_windows(run_mesh, steps, windows)
+  measurement = _measurement(config, 'jax_mesh', batch_size, compile_s, steps, times,
+                             _jax_peak_memory(jax.devices()[0]))
+  measurement.devices = count
+  single = [m for m in single_device_results if m.variant == 'jax_step']
+  if single:
+    measurement.scaling_efficiency = measurement.img_per_s / (count * single[0].img_per_s)
+  return [measurement]
 
 
 def _jax_peak_memory(device):
@@ -305,14 +356,16 @@ def environment() -> dict:
 def format_table(measurements) -> str:
   """Return the results as a text table, with img/s ratios against torch_eager at each batch size."""
   eager = {m.batch_size: m.img_per_s for m in measurements if m.variant == 'torch_eager'}
-  header = (f'{"variant":<16} {"batch":>5} {"ms/step":>9} {"img/s":>9} {"vs eager":>8} '
-            f'{"compile s":>9} {"peak MB":>8} {"MFU":>6}')
+  header = (f'{"variant":<16} {"batch":>5} {"devices":>7} {"ms/step":>9} {"img/s":>9} '
+            f'{"vs eager":>8} {"scaling":>7} {"compile s":>9} {"peak MB":>8} {"MFU":>6}')
   lines = [header, '-' * len(header)]
   for m in measurements:
     ratio = f'{m.img_per_s / eager[m.batch_size]:.2f}x' if m.batch_size in eager else '-'
+    scaling = f'{m.scaling_efficiency:.2f}' if m.scaling_efficiency is not None else '-'
     mfu = f'{100 * m.mfu:.1f}%' if m.mfu is not None else '-'
-    lines.append(f'{m.variant:<16} {m.batch_size:>5} {m.ms_per_step:>9.1f} {m.img_per_s:>9.0f} '
-                 f'{ratio:>8} {m.compile_s:>9.1f} {m.peak_memory_bytes / 2**20:>8.0f} {mfu:>6}')
+    lines.append(f'{m.variant:<16} {m.batch_size:>5} {m.devices:>7} {m.ms_per_step:>9.1f} '
+                 f'{m.img_per_s:>9.0f} {ratio:>8} {scaling:>7} {m.compile_s:>9.1f} '
+                 f'{m.peak_memory_bytes / 2**20:>8.0f} {mfu:>6}')
   return '\n'.join(lines)
 
 

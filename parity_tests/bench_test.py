@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -23,9 +25,12 @@ def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monke
   monkeypatch.setenv('MNIST_DATA_DIR', data_dir)
   bench.main(['--batch_sizes=8', '--windows=2', '--window_seconds=0.001',
               '--max_steps_per_window=1', f'--output_dir={tmp_path}'])
-  table = capsys.readouterr().out
-  for variant in bench.VARIANTS:
-    assert variant in table
+  output = capsys.readouterr()
+  # This process has one JAX device, so jax_mesh is skipped with a message.
+  measured_variants = [variant for variant in bench.VARIANTS if variant != 'jax_mesh']
+  for variant in measured_variants:
+    assert variant in output.out
+  assert 'jax_mesh skipped at batch 8: one device' in output.err
 
   with open(tmp_path / 'bench.json') as f:
     report = json.load(f)
@@ -39,9 +44,11 @@ def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monke
   assert report['config']['batch_size'] == 64  # The config's own field; the benchmark sets its own.
   assert report['flops_per_step'] == {'8': bench.step_flops(default.get_config(), 8)}
   measurements = report['measurements']
-  assert [m['variant'] for m in measurements] == list(bench.VARIANTS)
+  assert [m['variant'] for m in measurements] == measured_variants
   for m in measurements:
     assert m['batch_size'] == 8
+    assert m['devices'] == 1
+    assert m['scaling_efficiency'] is None
     assert m['steps_per_window'] == 1
     assert len(m['window_ms_per_step']) == 2
     assert m['ms_per_step'] > 0
@@ -50,6 +57,27 @@ def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monke
     assert m['peak_memory_bytes'] > 0
     assert m['mfu'] is None
   assert (tmp_path / 'bench.png').stat().st_size > 0
+
+
+def test_mesh_variant_runs_on_four_devices(data_dir, tmp_path):
+  # A subprocess, because JAX splits the CPU into 4 devices only at start-up.
+  environment = dict(os.environ, MNIST_DATA_DIR=data_dir)
+  environment['XLA_FLAGS'] = (environment.get('XLA_FLAGS', '') +
+                              ' --xla_force_host_platform_device_count=4')
+  subprocess.run([sys.executable, '-m', 'parity_tests.bench', '--batch_sizes=8,6',
+                  '--variants=jax_step,jax_mesh', '--windows=2', '--window_seconds=0.001',
+                  '--max_steps_per_window=1', f'--output_dir={tmp_path}'], env=environment,
+                 check=True, timeout=600)
+  with open(tmp_path / 'bench.json') as f:
+    measurements = json.load(f)['measurements']
+  # Batch 6 does not split over 4 devices, so jax_mesh runs at batch 8 only.
+  assert [(m['variant'], m['batch_size']) for m in measurements] == [
+      ('jax_step', 6), ('jax_step', 8), ('jax_mesh', 8)]
+  single, mesh = measurements[1], measurements[2]
+  assert (single['devices'], mesh['devices']) == (1, 4)
+  assert single['scaling_efficiency'] is None
+  assert mesh['scaling_efficiency'] == pytest.approx(
+      mesh['img_per_s'] / (4 * single['img_per_s']))
 
 
 @pytest.mark.parametrize('flag,message', [

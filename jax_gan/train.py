@@ -97,13 +97,13 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
                                    param_dtype)
   generate = jax.jit(lambda generator: train_step_lib.generate_samples(gan, generator, sample_noise))
 
-  # Compile ahead of time, so that the compile time is reported apart and the
-  # first log interval's img/s measures training alone.
-  compile_start = time.perf_counter()
   def permutation(epoch):
     return parallel.put_replicated(
         input_pipeline.epoch_permutation(shuffle_key, epoch, num_images), mesh)
 
+  # Compile ahead of time, so that the compile time is reported apart and the
+  # first log interval's img/s measures training alone.
+  compile_start = time.perf_counter()
   train_step = train_step_lib.make_train_step_on_dataset(
       gan, steps_per_epoch, config.batch_size).lower(state, images, permutation(0)).compile()
   devices = f'{mesh.size} {jax.devices()[0].device_kind} device' + ('s' if mesh.size > 1 else '')
@@ -125,9 +125,10 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
     return metrics
 
   def read_metrics(pending_metrics):
-    stacked = jax.tree.map(lambda *values: np.stack([parallel.to_host(v) for v in values]),
-                           *pending_metrics)
-    return {name: float(np.mean(values, dtype=np.float64)) for name, values in stacked.items()}
+    # One array per metric, stacked on the devices, then one copy to the host each.
+    stacked = jax.tree.map(lambda *values: jnp.stack(values), *pending_metrics)
+    return {name: float(np.mean(parallel.to_host(values), dtype=np.float64))
+            for name, values in stacked.items()}
 
   def local_generator():
     # This process's copy, so that process 0 can generate alone.

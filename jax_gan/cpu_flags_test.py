@@ -25,7 +25,7 @@ def test_other_jaxlib_releases_get_no_flag():
   assert jax_gan.cpu_flags('--xla_dump_to=/tmp/x', None) == '--xla_dump_to=/tmp/x'
 
 
-def test_a_fresh_process_starts_jax_with_the_flag():
+def test_flag_reaches_a_fresh_process():
   # A subprocess, because this process started its JAX backend long ago.
   code = ('import os, jax_gan, jax.numpy as jnp; '
           'print(float(jnp.ones((8, 8)).sum())); print(os.environ["XLA_FLAGS"])')

@@ -145,8 +145,7 @@ def free_loopback_port() -> int:
     return probe.getsockname()[1]
 
 
-def test_two_processes_train_like_one_and_process_zero_writes(four_device_run, data_dir,
-                                                               tmp_path):
+def test_two_processes_match_four_devices(four_device_run, data_dir, tmp_path):
   # Two hosts simulated on this machine: 2 processes with 2 CPU devices each.
   address = f'127.0.0.1:{free_loopback_port()}'
   processes = [subprocess.Popen(

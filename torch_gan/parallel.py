@@ -3,9 +3,9 @@
 Every process builds the same networks from the same seed and draws the
 same global batch and latent noise. Each process then keeps its own slice of
 the batch (`split_batch`). DistributedDataParallel averages the gradients, and
-`GlobalBatchNorm2d` computes the BatchNorm statistics over the global batch,
-so N processes at global batch B train the model that one process trains at
-batch B (up to the order of floating-point sums), as in `jax_gan.parallel`.
+`GlobalBatchNorm2d` computes the BatchNorm statistics over the global batch.
+So N processes at global batch B train the model that one process trains at
+batch B, up to the order of floating-point sums, as in `jax_gan.parallel`.
 """
 
 import os

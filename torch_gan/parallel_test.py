@@ -65,6 +65,8 @@ def run_steps(name: str, data_dir: str) -> dict:
 
 def run_script(data_dir, output, processes: int):
   """Run this file's script in `processes` processes (torchrun for more than one)."""
+  # NOTE: this launch failed once in five clean-checkout runs of the fixture
+  # below, and passed when repeated. Its error output was not kept, so the cause is unknown.
   if processes > 1:
     command = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
                f'--nproc_per_node={processes}', __file__, data_dir, str(output)]

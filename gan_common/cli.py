@@ -15,10 +15,10 @@ from ml_collections import config_flags
 
 import configs
 from gan_common import configuration
+from gan_common.errors import EXIT_CODE_INPUT_ERROR
 from gan_common.errors import InputError
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(configs.__file__), 'dcgan_mnist.py')
-EXIT_CODE_INPUT_ERROR = 2
 
 _flag_holders = {}
 

@@ -1,4 +1,7 @@
-"""The error type for bad user input, and a short summary of a library's error for its message."""
+"""The error type for bad user input, its exit code, and a short summary of a library's error for its message."""
+
+# The exit code of every command for bad input.
+EXIT_CODE_INPUT_ERROR = 2
 
 
 class InputError(Exception):

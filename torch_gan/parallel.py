@@ -8,19 +8,24 @@ So N processes at global batch B train the model that one process trains at
 batch B, up to the order of floating-point sums, as in `jax_gan.parallel`.
 """
 
+import logging as stdlib_logging
 import os
+import sys
 
 from absl import logging
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from gan_common.errors import EXIT_CODE_INPUT_ERROR
 from gan_common.errors import InputError
 
 # Set by torchrun for every process it starts.
 WORLD_SIZE_VARIABLE = 'WORLD_SIZE'
 RANK_VARIABLE = 'RANK'
 LOCAL_RANK_VARIABLE = 'LOCAL_RANK'
+# CPU threads per process.
+THREADS_VARIABLE = 'OMP_NUM_THREADS'
 
 
 def distributed_settings() -> tuple | None:
@@ -52,7 +57,8 @@ def initialize_distributed(settings: tuple | None) -> None:
     dist.init_process_group('nccl', rank=process_rank, world_size=count)
   else:
     dist.init_process_group('gloo', rank=process_rank, world_size=count)
-  logging.info('Process %d of %d on %s.', process_rank, count, local_device())
+  logging.info('Process %d of %d on %s, %d CPU threads.', process_rank, count, local_device(),
+               torch.get_num_threads())
 
 
 def local_device() -> torch.device:
@@ -179,3 +185,53 @@ def wait_for_all_processes() -> None:
   """Return when every process has reached this point; at once for one process."""
   if dist.is_initialized():
     dist.barrier()
+
+
+def check_process_count(count: int) -> None:
+  """Raise InputError unless `count` processes can start here: at least 1, at most one per GPU."""
+  if count < 1:
+    raise InputError(f'--nproc_per_node must be at least 1, got {count}')
+  gpus = torch.cuda.device_count()
+  if gpus and count > gpus:
+    raise InputError(f'--nproc_per_node={count} asks for more processes than the {gpus} GPUs '
+                     'here; each process takes one GPU')
+
+
+def launch_processes(count: int, module: str, args: list) -> int:
+  """Run `python -m module *args` in `count` processes on this machine and return their exit code.
+
+  The processes start as `torchrun --standalone --nproc_per_node=count`
+  starts them, through torchrun's own entry point. Three things differ.
+  Each process gets an equal share of this process's CPU cores as its
+  OMP_NUM_THREADS, unless that is set (torchrun sets 1). The exit code is the
+  first failing process's code (2 for bad input) instead of torchrun's 1.
+  And torchrun's failure report is left out, since each process has already
+  printed its error; a code other than 2 gets one line naming the process.
+  """
+  # Imported here: the launcher is not needed inside the processes it starts.
+  from torch.distributed import run as torchrun  # pylint: disable=g-import-not-at-top
+  from torch.distributed.elastic.multiprocessing import errors  # pylint: disable=g-import-not-at-top
+  if THREADS_VARIABLE not in os.environ:
+    os.environ[THREADS_VARIABLE] = str(max(1, len(os.sched_getaffinity(0)) // count))
+  launch_args = torchrun.parse_args(['--standalone', f'--nproc_per_node={count}',
+                                     '--module', module, *args])
+  # torchrun's agent logs each process it stops and each failure; the
+  # processes' own messages say what went wrong.
+  agent_logger = stdlib_logging.getLogger('torch.distributed.elastic')
+  level = agent_logger.level
+  agent_logger.setLevel(stdlib_logging.CRITICAL)
+  try:
+    torchrun.run(launch_args)
+  except errors.ChildFailedError as error:
+    failed_rank, failure = error.get_first_failure()
+    if failure.exitcode == EXIT_CODE_INPUT_ERROR:
+      return EXIT_CODE_INPUT_ERROR
+    if failure.exitcode < 0:
+      reason = f'was stopped by signal {failure.signal_name()}'
+    else:
+      reason = f'exited with code {failure.exitcode}'
+    sys.stderr.write(f'error: process {failed_rank} of {count} {reason}\n')
+    return 1
+  finally:
+    agent_logger.setLevel(level)
+  return 0

@@ -1,7 +1,9 @@
-"""Tests of data-parallel training under torchrun: N processes at global batch B train the model that one process trains at batch B.
+"""Tests of data-parallel training: N processes at global batch B train the model that one process trains at batch B.
 
-The runs happen in subprocesses: `torchrun --nproc_per_node=2` with gloo on
-the CPU, and one plain process. This file is also their script.
+The runs happen in subprocesses on the CPU with gloo: under `torchrun
+--nproc_per_node=2`, started by the training command's own
+--nproc_per_node=2, and in one plain process. This file is also the script
+of the torchrun runs.
 """
 
 import os
@@ -97,10 +99,12 @@ def test_two_processes_train_the_one_process_model(runs, name):
   assert np.abs(losses_by_step[0] - losses_by_step[-1]).max() > 1e-3
 
 
-def train_command(workdir, data_dir, *args, processes: int = 1):
+def train_command(workdir, data_dir, *args, torchrun_processes: int = 1):
+  """The training command, run in one process or under torchrun in `torchrun_processes`; more args may follow."""
   launcher = [sys.executable]
-  if processes > 1:
-    launcher += ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={processes}']
+  if torchrun_processes > 1:
+    launcher += ['-m', 'torch.distributed.run', '--standalone',
+                 f'--nproc_per_node={torchrun_processes}']
   return [*launcher, '-m', 'torch_gan.train', f'--workdir={workdir}',
           f'--config.data_dir={data_dir}', '--config.download=false', '--config.batch_size=16',
           '--config.log_every_steps=2', '--config.num_samples=4', '--config.eval_num_samples=0',
@@ -118,10 +122,10 @@ def run_command(command):
 
 @pytest.fixture(scope='module')
 def two_process_run(data_dir, tmp_path_factory):
-  """Four steps of the training command under torchrun with 2 processes: its workdir and stderr."""
+  """Four steps of the training command started with --nproc_per_node=2: its workdir and stderr."""
   workdir = tmp_path_factory.mktemp('two_processes')
   process = run_command(train_command(workdir, data_dir, '--config.num_steps=4',
-                                      processes=NUM_PROCESSES))
+                                      f'--nproc_per_node={NUM_PROCESSES}'))
   assert process.returncode == 0, process.stderr[-3000:]
   return workdir, process.stderr
 
@@ -129,6 +133,11 @@ def two_process_run(data_dir, tmp_path_factory):
 def test_two_process_run_trains_like_one_process(two_process_run, data_dir, tmp_path):
   workdir, stderr = two_process_run
   assert '2 processes on cpu' in stderr
+  # Each process takes an equal share of the cores.
+  threads = max(1, len(os.sched_getaffinity(0)) // NUM_PROCESSES)
+  if parallel.THREADS_VARIABLE not in os.environ:
+    for rank in range(NUM_PROCESSES):
+      assert f'Process {rank} of 2 on cpu, {threads} CPU threads.' in stderr
   single = run_command(train_command(tmp_path, data_dir, '--config.num_steps=4'))
   assert single.returncode == 0, single.stderr[-3000:]
   # Float32: the same model, summed in another order.
@@ -149,9 +158,49 @@ def test_two_process_checkpoint_resumes_in_one_process(two_process_run, data_dir
                                                         'checkpoint_0000006.pt']
 
 
+def test_uneven_batch_is_rejected_before_the_processes_start(data_dir, tmp_path):
+  process = run_command(train_command(tmp_path, data_dir, '--config.batch_size=15',
+                                      f'--nproc_per_node={NUM_PROCESSES}'))
+  cli_test.assert_input_error(process, 'global batch of 15', '2 processes')
+  assert os.listdir(tmp_path) == []
+
+
+def test_failing_processes_give_their_exit_code(tmp_path):
+  # The data is checked inside the processes, after they start.
+  process = run_command(train_command(tmp_path, tmp_path / 'no_data',
+                                      f'--nproc_per_node={NUM_PROCESSES}'))
+  assert process.returncode == 2, process.stderr[-3000:]
+  errors = [line for line in process.stderr.splitlines() if line.startswith('error:')]
+  # Each process that got as far as printing says the same line.
+  assert 1 <= len(errors) <= NUM_PROCESSES
+  assert all(line.startswith('error: cannot read MNIST with torchvision') for line in errors)
+  # torchrun's failure report and agent logs are left out.
+  assert 'exitcode' not in process.stderr
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--nproc_per_node=0', '--nproc_per_node must be at least 1, got 0'),
+    ('--nproc_per_node=-2', '--nproc_per_node must be at least 1, got -2'),
+])
+def test_bad_process_count_is_rejected(data_dir, tmp_path, flag, message):
+  process = run_command(train_command(tmp_path, data_dir, flag))
+  cli_test.assert_input_error(process, message)
+  assert os.listdir(tmp_path) == []
+
+
+def test_nproc_per_node_is_rejected_under_torchrun(data_dir, tmp_path, monkeypatch):
+  # As one process of two that torchrun started would see it.
+  monkeypatch.setenv(parallel.WORLD_SIZE_VARIABLE, '2')
+  monkeypatch.setenv(parallel.RANK_VARIABLE, '0')
+  process = run_command(train_command(tmp_path, data_dir, '--nproc_per_node=2'))
+  cli_test.assert_input_error(process, '--nproc_per_node starts the processes itself')
+  assert os.listdir(tmp_path) == []
+
+
 def test_uneven_batch_is_rejected_under_torchrun(data_dir, tmp_path):
   process = run_command(train_command(tmp_path, data_dir, '--config.batch_size=15',
-                                      processes=NUM_PROCESSES))
+                                      torchrun_processes=NUM_PROCESSES))
   # Each process prints the one line and exits with code 2. torchrun then
   # prints its own report, which names code 2 as the root cause, and exits with 1.
   assert process.returncode == 1

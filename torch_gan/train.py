@@ -1,12 +1,14 @@
 """Train a GAN on MNIST with PyTorch: `python -m torch_gan.train --config=... --workdir=...`.
 
-Under `torchrun --nproc_per_node=N -m torch_gan.train ...` it trains on N
-processes, one device each, with the batch split over them
-(torch_gan/parallel.py). Process 0 alone writes files.
+With --nproc_per_node=N, or under `torchrun --nproc_per_node=N -m
+torch_gan.train ...`, it trains on N processes, one device each, with the
+batch split over them (torch_gan/parallel.py). Process 0 alone writes files.
 """
 
 import functools
+import sys
 
+from absl import flags
 from absl import logging
 import torch
 
@@ -23,6 +25,11 @@ from torch_gan import parallel
 from torch_gan import train_step as train_step_lib
 
 BACKEND = 'torch'
+
+_NPROC_PER_NODE = flags.DEFINE_integer(
+    'nproc_per_node', 1, 'Processes to start on this machine, one device each, as '
+    '`torchrun --standalone --nproc_per_node=N` would; the command then exits with the code of '
+    'the first process that failed. 1 trains in this process.')
 
 
 def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step_lib.TrainState:
@@ -143,8 +150,18 @@ def train_and_evaluate(config, workdir: str, resume: bool = False) -> train_step
 
 
 def main(config, workdir: str, resume: bool = False) -> None:
-  """Join the other processes when torchrun started several, then train."""
+  """Start --nproc_per_node processes, or join the others when torchrun started several, then train."""
   settings = parallel.distributed_settings()
+  count = _NPROC_PER_NODE.value
+  if count != 1:
+    if settings is not None:
+      raise InputError('--nproc_per_node starts the processes itself; pass it without torchrun, '
+                       'or leave it out under torchrun')
+    parallel.check_process_count(count)
+    parallel.check_batch_size(config.batch_size, count)
+    # The same command line in every process, which then trains as one of `count`.
+    sys.exit(parallel.launch_processes(count, 'torch_gan.train',
+                                       [*sys.argv[1:], '--nproc_per_node=1']))
   if settings is not None:
     # Before joining, so that a bad batch size stops every process at once.
     parallel.check_batch_size(config.batch_size, settings[0])

@@ -147,8 +147,10 @@ def enable_x64():
   jax.config.update('jax_enable_x64', False)
 
 
+@pytest.mark.parametrize('implementation', ['phases', 'matmul', 'cpu'])
 @pytest.mark.parametrize('in_features,out_features,size', [(8, 4, 7), (3, 3, 5), (4, 1, 14)])
-def test_conv_transpose_phases_equal_xla_in_float64(enable_x64, in_features, out_features, size):
+def test_conv_transpose_forms_equal_xla_in_float64(enable_x64, implementation, in_features,
+                                                   out_features, size):
   del enable_x64
   x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, in_features), jnp.float64)
   kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, in_features, out_features),
@@ -160,16 +162,39 @@ def test_conv_transpose_phases_equal_xla_in_float64(enable_x64, in_features, out
     return layer.apply({'params': {'kernel': kernel}}, x)
 
   xla = apply('xla', kernel, x)
-  phases = apply('phases', kernel, x)
-  assert phases.shape == (2, 2 * size, 2 * size, out_features)
-  np.testing.assert_allclose(phases, xla, rtol=0, atol=1e-13)
+  other = apply(implementation, kernel, x)
+  assert other.shape == (2, 2 * size, 2 * size, out_features)
+  # The same products, summed in another order.
+  np.testing.assert_allclose(other, xla, rtol=0, atol=1e-13)
 
   # Gradients with respect to the kernel and the input agree too.
   cotangent = jax.random.normal(jax.random.PRNGKey(2), xla.shape, jnp.float64)
   grad = lambda implementation: jax.grad(
       lambda k, v: jnp.sum(apply(implementation, k, v) * cotangent), argnums=(0, 1))(kernel, x)
-  for xla_grad, phases_grad in zip(grad('xla'), grad('phases')):
-    np.testing.assert_allclose(phases_grad, xla_grad, rtol=0, atol=1e-12)
+  for xla_grad, other_grad in zip(grad('xla'), grad(implementation)):
+    np.testing.assert_allclose(other_grad, xla_grad, rtol=0, atol=1e-12)
+
+
+def test_conv_transpose_by_matmul_by_hand():
+  # A 1x1 image of one channel: each pixel of the 2x2 output sees it through
+  # one kernel tap. The kernel slides over the dilated input, padded by 2, as
+  # a correlation, so the pixel sits at offset 2 and output (r, c) reads tap
+  # (2 - r, 2 - c).
+  kernel = jnp.arange(16.0).reshape(4, 4, 1, 1)
+  layer = models.ConvTranspose(1, implementation='matmul')
+  y = layer.apply({'params': {'kernel': kernel}}, jnp.full((1, 1, 1, 1), 2.0))
+  np.testing.assert_array_equal(y[0, :, :, 0], 2.0 * np.array([[10.0, 9.0], [6.0, 5.0]]))
+
+
+def test_cpu_form_picks_matmul_for_one_feature_only():
+  x = jnp.ones((1, 3, 3, 2))
+  for features, form in ((1, 'matmul'), (2, 'phases')):
+    layer = models.ConvTranspose(features, implementation='cpu')
+    params = layer.init(jax.random.PRNGKey(0), x)
+    expected = models.ConvTranspose(features, implementation=form).apply(params, x)
+    jaxpr = str(jax.make_jaxpr(lambda p: layer.apply(p, x))(params))
+    assert ('conv_general_dilated' in jaxpr) == (form == 'phases')
+    np.testing.assert_array_equal(layer.apply(params, x), expected)
 
 
 def test_conv_transpose_rejects_unknown_implementation():

@@ -66,9 +66,9 @@ class GAN:
 
 
 def default_conv_transpose_implementation():
-  """Return 'phases' on the CPU, where it is much faster, and 'xla' elsewhere."""
+  """Return 'cpu' on the CPU, where it is much faster, and 'xla' elsewhere."""
   # NOTE: the choice for GPUs and TPUs is the library default, not a measurement.
-  return 'phases' if jax.default_backend() == 'cpu' else 'xla'
+  return 'cpu' if jax.default_backend() == 'cpu' else 'xla'
 
 
 def create_gan(config, conv_transpose_implementation: str | None = None, mesh=None) -> GAN:
@@ -76,7 +76,7 @@ def create_gan(config, conv_transpose_implementation: str | None = None, mesh=No
 
   Args:
     config: the experiment config.
-    conv_transpose_implementation: 'phases' or 'xla' for the DCGAN generator;
+    conv_transpose_implementation: one of `models.CONV_TRANSPOSE_IMPLEMENTATIONS` for the DCGAN generator;
       None picks the faster one for the default backend.
     mesh: a `jax_gan.parallel` mesh to split each batch over, or None.
   """

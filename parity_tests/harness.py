@@ -108,7 +108,7 @@ class Pair:
 
 
 def make_pair(direction: str, dtype=np.float32, seed: int = 0,
-              conv_transpose_implementation: str = 'phases', **config_overrides) -> Pair:
+              conv_transpose_implementation: str = 'cpu', **config_overrides) -> Pair:
   """Build both GANs from one seed: initialized in one framework and converted to the other.
 
   float64 needs `jax_enable_x64`, which the caller sets.

@@ -176,7 +176,7 @@ def test_conv_transpose_forms_equal_xla_in_float64(enable_x64, implementation, i
 
 
 def test_conv_transpose_by_matmul_by_hand():
-  # A 1x1 image of one channel: each pixel of the 2x2 output sees it through
+  # A 1x1 image of one channel: each pixel of the 2x2 output gets it through
   # one kernel tap. The kernel slides over the dilated input, padded by 2, as
   # a correlation, so the pixel sits at offset 2 and output (r, c) reads tap
   # (2 - r, 2 - c).

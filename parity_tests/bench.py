@@ -12,6 +12,11 @@ already on the device, so the data path is not what is measured. The variants:
                  its scaling efficiency against jax_step at the same global batch
   torch_eager    one eager PyTorch train step per call (what `torch_gan.train` runs)
   torch_compile  the PyTorch step compiled by `torch.compile` (with CUDA graphs on a GPU)
+  torch_ddp      torch_eager in --torch_processes processes, the batch split over them
+                 (`torch_gan.parallel`: DistributedDataParallel, NCCL on GPUs, gloo on
+                 the CPU); by default one process per GPU where there are several, else
+                 skipped. Its scaling efficiency is against torch_eager at the same
+                 global batch.
   jax_step_bf16, torch_eager_bf16
                  jax_step and torch_eager with compute_dtype 'bfloat16': bfloat16
                  layers, float32 parameters (mixed precision)
@@ -38,8 +43,10 @@ import time
 # torchvision before TensorFlow: the other order crashes with the pinned versions.
 import torchvision  # pylint: disable=unused-import  # noqa: F401
 
-VARIANTS = ('jax_step', 'jax_scan', 'jax_mesh', 'torch_eager', 'torch_compile', 'jax_step_bf16',
-            'torch_eager_bf16')
+VARIANTS = ('jax_step', 'jax_scan', 'jax_mesh', 'torch_eager', 'torch_compile', 'torch_ddp',
+            'jax_step_bf16', 'torch_eager_bf16')
+# Variants that run in processes of their own, once for every batch size.
+PROCESS_VARIANTS = ('torch_ddp',)
 # Mixed-precision variants: the variant they run, with compute_dtype 'bfloat16'.
 BFLOAT16_VARIANTS = {'jax_step_bf16': 'jax_step', 'torch_eager_bf16': 'torch_eager'}
 DEFAULT_BATCH_SIZES = (64, 256, 1024)
@@ -69,7 +76,8 @@ class Measurement:
   memory_kind: str  # 'device' or 'process_rss'
   mfu: float | None
   devices: int = 1
-  # img/s over (devices x jax_step's img/s) at the same global batch; jax_mesh only.
+  # img/s over (devices x the one-device img/s) at the same global batch:
+  # jax_mesh against jax_step, torch_ddp against torch_eager.
   scaling_efficiency: float | None = None
 
 
@@ -270,7 +278,6 @@ def bench_torch(config, images_nchw, batch_size, variants, windows, window_secon
   gan = train_step_lib.create_gan(config)
   images = images_nchw.to(device)
   num_images = images.shape[0]
-  steps_per_epoch = num_images // batch_size
   permutation = input_pipeline.epoch_permutation(config.seed, 0, num_images, device)
   dtype = getattr(torch, config.param_dtype)
 
@@ -295,17 +302,7 @@ def bench_torch(config, images_nchw, batch_size, variants, windows, window_secon
     if variant == 'torch_compile':
       mode = 'reduce-overhead' if device.type == 'cuda' else None  # CUDA graphs on a GPU
       step_fn = torch.compile(step_fn, mode=mode)
-    counter = [0]
-
-    def run(count, step_fn=step_fn, state=state):
-      for _ in range(count):
-        index = counter[0] % steps_per_epoch
-        counter[0] += 1
-        batch = input_pipeline.get_batch(images, permutation, index, batch_size, dtype)
-        z = torch.randn(batch_size, config.latent_dim, generator=state.rng, device=device,
-                        dtype=dtype)
-        step_fn(state, batch, z)
-      synchronize()
+    run = _torch_steps(config, state, step_fn, images, permutation, batch_size, synchronize)
 
     start = time.perf_counter()
     run(1)  # eager: the first call allocates; compiled: it compiles
@@ -317,6 +314,125 @@ def bench_torch(config, images_nchw, batch_size, variants, windows, window_secon
     results.append(_measurement(config, variant, batch_size, compile_s, steps, times,
                                 peak_memory()))
   return results
+
+
+def bench_torch_ddp(config_path, batch_sizes, processes, args) -> list:
+  """Measure torch_ddp at every batch size in `processes` new processes; return a list of Measurement.
+
+  The processes run this module with --ddp_output (`ddp_worker`), and
+  process 0 writes the measurements there. A batch that does not split
+  over the processes is skipped with a message.
+  """
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from torch_gan import parallel  # pylint: disable=g-import-not-at-top
+
+  if processes < 2:
+    print('torch_ddp skipped: one device; pass --torch_processes=N for N processes',
+          file=sys.stderr, flush=True)
+    return []
+  sizes = []
+  for batch_size in batch_sizes:
+    if batch_size % processes:
+      print(f'torch_ddp skipped at batch {batch_size}: it does not split over {processes} '
+            'processes', file=sys.stderr, flush=True)
+    else:
+      sizes.append(batch_size)
+  if not sizes:
+    return []
+  with tempfile.TemporaryDirectory() as directory:
+    output = os.path.join(directory, 'torch_ddp.json')
+    code = parallel.launch_processes(processes, 'parity_tests.bench', [
+        f'--config={config_path}', f'--batch_sizes={",".join(map(str, sizes))}',
+        f'--windows={args.windows}', f'--window_seconds={args.window_seconds}',
+        f'--max_steps_per_window={args.max_steps_per_window}', f'--ddp_output={output}'])
+    if code:
+      print(f'torch_ddp failed with exit code {code}; its rows are left out', file=sys.stderr,
+            flush=True)
+      return []
+    with open(output) as f:
+      return [Measurement(**fields) for fields in json.load(f)]
+
+
+def ddp_worker(config, batch_sizes, args) -> None:
+  """Time torch_ddp as one of the processes that `bench_torch_ddp` started; process 0 writes the JSON."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+  from torch_gan import parallel  # pylint: disable=g-import-not-at-top
+  from torch_gan import train_step as train_step_lib  # pylint: disable=g-import-not-at-top
+
+  settings = parallel.distributed_settings()
+  parallel.initialize_distributed(settings)
+  device = parallel.local_device()
+  torch.backends.cudnn.allow_tf32 = False
+  torch.set_float32_matmul_precision(config.matmul_precision)
+  gan = train_step_lib.create_gan(config)
+  images = input_pipeline.load_train_images(config.data_dir, config.download).to(device)
+  num_images = images.shape[0]
+  dtype = getattr(torch, config.param_dtype)
+  results = []
+  for batch_size in batch_sizes:
+    _reset_peak_rss()
+    if device.type == 'cuda':
+      torch.cuda.reset_peak_memory_stats()
+    permutation = input_pipeline.epoch_permutation(config.seed, 0, num_images, device)
+    state = train_step_lib.create_train_state(config, device, dtype)
+    state.generator = parallel.wrap(parallel.use_global_batch_norm(state.generator), device)
+    state.discriminator = parallel.wrap(parallel.use_global_batch_norm(state.discriminator),
+                                        device)
+
+    def step_fn(state, batch, z):
+      # Each process keeps its slice of the global batch, as `train_step` does.
+      train_step_lib.train_step_with_noise(state, parallel.split_batch(batch),
+                                           parallel.split_batch(z), gan=gan)
+
+    def synchronize():
+      if device.type == 'cuda':
+        torch.cuda.synchronize()
+      parallel.wait_for_all_processes()
+
+    run = _torch_steps(config, state, step_fn, images, permutation, batch_size, synchronize)
+
+    run(1)  # the first call allocates
+    start = time.perf_counter()
+    run(1)
+    # Every process must run the same number of steps: process 0's estimate.
+    seconds = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
+    if device.type == 'cuda':
+      seconds = seconds.to(device)
+    torch.distributed.broadcast(seconds, src=0)
+    steps = _steps_for(float(seconds), args.window_seconds, args.max_steps_per_window)
+    times = _time_windows(run, steps, args.windows)
+    memory = ((torch.cuda.max_memory_allocated(), 'device') if device.type == 'cuda'
+              else (_peak_rss_bytes(), 'process_rss'))
+    measurement = _measurement(config, 'torch_ddp', batch_size, 0.0, steps, times, memory)
+    measurement.devices = parallel.world_size()
+    results.append(dataclasses.asdict(measurement))
+  if parallel.is_writer():
+    with open(args.ddp_output, 'w') as f:
+      json.dump(results, f)
+  torch.distributed.destroy_process_group()
+
+
+def _torch_steps(config, state, step_fn, images, permutation, batch_size, synchronize):
+  """Return run(count): `count` calls of step_fn(state, batch, z) on the next batches, then synchronize()."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch_gan import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  steps_per_epoch = images.shape[0] // batch_size
+  dtype = getattr(torch, config.param_dtype)
+  counter = [0]
+
+  def run(count):
+    for _ in range(count):
+      index = counter[0] % steps_per_epoch
+      counter[0] += 1
+      batch = input_pipeline.get_batch(images, permutation, index, batch_size, dtype)
+      z = torch.randn(batch_size, config.latent_dim, generator=state.rng, device=images.device,
+                      dtype=dtype)
+      step_fn(state, batch, z)
+    synchronize()
+
+  return run
 
 
 def _measurement(config, variant, batch_size, compile_s, steps, times, memory):
@@ -417,6 +533,11 @@ def main(argv=None) -> None:
   parser.add_argument('--max_steps_per_window', type=int, default=50)
   parser.add_argument('--output_dir', default='bench_results',
                       help='where bench.json and bench.png go (default: %(default)s)')
+  parser.add_argument('--torch_processes', type=int, default=0,
+                      help='processes for torch_ddp; 0 (default) starts one per GPU where there '
+                      'are several and skips torch_ddp otherwise')
+  # Set by bench_torch_ddp for the processes it starts.
+  parser.add_argument('--ddp_output', default='', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
 
   from gan_common import cli  # pylint: disable=g-import-not-at-top
@@ -435,6 +556,11 @@ def main(argv=None) -> None:
                        f'expected some of {", ".join(VARIANTS)}')
     if args.windows <= 0 or args.window_seconds <= 0 or args.max_steps_per_window <= 0:
       raise InputError('--windows, --window_seconds and --max_steps_per_window must be positive')
+    if args.torch_processes < 0:
+      raise InputError(f'--torch_processes must be 0 or more, got {args.torch_processes}')
+    if args.ddp_output:
+      ddp_worker(config, batch_sizes, args)
+      return
     os.makedirs(args.output_dir, exist_ok=True)
     if not os.access(args.output_dir, os.W_OK):
       raise InputError(f'--output_dir {args.output_dir} is not writable')
@@ -478,7 +604,9 @@ def run(config, batch_sizes, variants, args) -> list:
   bfloat16_config.compute_dtype = 'bfloat16'
   measurements = []
   for batch_size in batch_sizes:
-    for run_config, names in ((config, {v: v for v in variants if v not in BFLOAT16_VARIANTS}),
+    for run_config, names in ((config, {v: v for v in variants
+                                        if v not in BFLOAT16_VARIANTS and
+                                        v not in PROCESS_VARIANTS}),
                               (bfloat16_config, {BFLOAT16_VARIANTS[v]: v for v in variants
                                                  if v in BFLOAT16_VARIANTS})):
       options = (set(names), args.windows, args.window_seconds, args.max_steps_per_window)
@@ -491,6 +619,18 @@ def run(config, batch_sizes, variants, args) -> list:
         measurement.variant = names[measurement.variant]
       measurements += found
     print(f'batch {batch_size} done', file=sys.stderr, flush=True)
+  if 'torch_ddp' in variants:
+    import torch  # pylint: disable=g-import-not-at-top
+    processes = args.torch_processes or torch.cuda.device_count()
+    found = bench_torch_ddp(args.config, batch_sizes, processes, args)
+    for measurement in found:
+      eager = [m for m in measurements
+               if m.variant == 'torch_eager' and m.batch_size == measurement.batch_size]
+      if eager:
+        measurement.scaling_efficiency = measurement.img_per_s / (
+            measurement.devices * eager[0].img_per_s)
+    measurements += found
+    print('torch_ddp done', file=sys.stderr, flush=True)
 
   measurements.sort(key=lambda m: (m.batch_size, VARIANTS.index(m.variant)))
   print(format_table(measurements))

@@ -26,11 +26,14 @@ def test_benchmark_writes_table_json_and_chart(data_dir, tmp_path, capsys, monke
   bench.main(['--batch_sizes=8', '--windows=2', '--window_seconds=0.001',
               '--max_steps_per_window=1', f'--output_dir={tmp_path}'])
   output = capsys.readouterr()
-  # This process has one JAX device, so jax_mesh is skipped with a message.
-  measured_variants = [variant for variant in bench.VARIANTS if variant != 'jax_mesh']
+  # This process has one JAX device and no GPU, so jax_mesh and torch_ddp are
+  # skipped with a message.
+  measured_variants = [variant for variant in bench.VARIANTS
+                       if variant not in ('jax_mesh', 'torch_ddp')]
   for variant in measured_variants:
     assert variant in output.out
   assert 'jax_mesh skipped at batch 8: one device' in output.err
+  assert 'torch_ddp skipped: one device; pass --torch_processes=N' in output.err
 
   with open(tmp_path / 'bench.json') as f:
     report = json.load(f)
@@ -80,6 +83,27 @@ def test_mesh_variant_runs_on_four_devices(data_dir, tmp_path):
       mesh['img_per_s'] / (4 * single['img_per_s']))
 
 
+def test_ddp_variant_runs_in_two_processes(data_dir, tmp_path):
+  # A subprocess, because the launcher sets variables of the process that starts it.
+  environment = dict(os.environ, MNIST_DATA_DIR=data_dir)
+  subprocess.run([sys.executable, '-m', 'parity_tests.bench', '--batch_sizes=8,5',
+                  '--variants=torch_eager,torch_ddp', '--torch_processes=2', '--windows=2',
+                  '--window_seconds=0.001', '--max_steps_per_window=1',
+                  f'--output_dir={tmp_path}'], env=environment, check=True, timeout=600)
+  with open(tmp_path / 'bench.json') as f:
+    measurements = json.load(f)['measurements']
+  # Batch 5 does not split over 2 processes, so torch_ddp runs at batch 8 only.
+  assert [(m['variant'], m['batch_size']) for m in measurements] == [
+      ('torch_eager', 5), ('torch_eager', 8), ('torch_ddp', 8)]
+  single, ddp = measurements[1], measurements[2]
+  assert (single['devices'], ddp['devices']) == (1, 2)
+  assert ddp['steps_per_window'] == 1
+  assert len(ddp['window_ms_per_step']) == 2
+  assert ddp['memory_kind'] == 'process_rss'
+  assert ddp['peak_memory_bytes'] > 0
+  assert ddp['scaling_efficiency'] == pytest.approx(ddp['img_per_s'] / (2 * single['img_per_s']))
+
+
 @pytest.mark.parametrize('flag,message', [
     ('--batch_sizes=64,x', '--batch_sizes must be positive integers'),
     ('--batch_sizes=0', '--batch_sizes must be positive integers'),
@@ -87,6 +111,7 @@ def test_mesh_variant_runs_on_four_devices(data_dir, tmp_path):
     ('--config=configs/dcgan_wgan_gp.py', 'the wgan_gp loss is not supported yet'),
     ('--config=configs/missing.py', 'config file configs/missing.py not found'),
     ('--windows=0', '--windows, --window_seconds and --max_steps_per_window must be positive'),
+    ('--torch_processes=-1', '--torch_processes must be 0 or more, got -1'),
 ])
 def test_bad_flags_exit_with_code_2(flag, message, tmp_path, capsys):
   with pytest.raises(SystemExit) as exit_info:

@@ -205,8 +205,9 @@ def launch_processes(count: int, module: str, args: list) -> int:
   Each process gets an equal share of this process's CPU cores as its
   OMP_NUM_THREADS, unless that is set (torchrun sets 1). The exit code is the
   first failing process's code (2 for bad input) instead of torchrun's 1.
-  And torchrun's failure report is left out, since each process has already
-  printed its error; a code other than 2 gets one line naming the process.
+  And torchrun's failure report is left out, because each process has
+  already printed its error. A code other than 2 adds one line that names
+  the process.
   """
   # Imported here: the launcher is not needed inside the processes it starts.
   from torch.distributed import run as torchrun  # pylint: disable=g-import-not-at-top
@@ -215,8 +216,8 @@ def launch_processes(count: int, module: str, args: list) -> int:
     os.environ[THREADS_VARIABLE] = str(max(1, len(os.sched_getaffinity(0)) // count))
   launch_args = torchrun.parse_args(['--standalone', f'--nproc_per_node={count}',
                                      '--module', module, *args])
-  # torchrun's agent logs each process it stops and each failure; the
-  # processes' own messages say what went wrong.
+  # torchrun's agent logs each process it stops and each failure, which the
+  # processes' own error lines already cover.
   agent_logger = stdlib_logging.getLogger('torch.distributed.elastic')
   level = agent_logger.level
   agent_logger.setLevel(stdlib_logging.CRITICAL)

@@ -171,7 +171,7 @@ def test_failing_processes_give_their_exit_code(tmp_path):
                                       f'--nproc_per_node={NUM_PROCESSES}'))
   assert process.returncode == 2, process.stderr[-3000:]
   errors = [line for line in process.stderr.splitlines() if line.startswith('error:')]
-  # Each process that got as far as printing says the same line.
+  # Each process that got as far as printing wrote the same line.
   assert 1 <= len(errors) <= NUM_PROCESSES
   assert all(line.startswith('error: cannot read MNIST with torchvision') for line in errors)
   # torchrun's failure report and agent logs are left out.

@@ -346,7 +346,7 @@ def bench_torch_ddp(config_path, batch_sizes, processes, args) -> list:
         f'--windows={args.windows}', f'--window_seconds={args.window_seconds}',
         f'--max_steps_per_window={args.max_steps_per_window}', f'--ddp_output={output}'])
     if code:
-      print(f'torch_ddp failed with exit code {code}; its rows are left out', file=sys.stderr,
+      print(f'torch_ddp failed with exit code {code}, so its rows are left out', file=sys.stderr,
             flush=True)
       return []
     with open(output) as f:
@@ -395,7 +395,7 @@ def ddp_worker(config, batch_sizes, args) -> None:
     run(1)  # the first call allocates
     start = time.perf_counter()
     run(1)
-    # Every process must run the same number of steps: process 0's estimate.
+    # Every process must run the same number of steps, so all take process 0's estimate.
     seconds = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
     if device.type == 'cuda':
       seconds = seconds.to(device)

@@ -158,7 +158,7 @@ def test_two_process_checkpoint_resumes_in_one_process(two_process_run, data_dir
                                                         'checkpoint_0000006.pt']
 
 
-def test_uneven_batch_is_rejected_before_the_processes_start(data_dir, tmp_path):
+def test_uneven_batch_rejected_before_launch(data_dir, tmp_path):
   process = run_command(train_command(tmp_path, data_dir, '--config.batch_size=15',
                                       f'--nproc_per_node={NUM_PROCESSES}'))
   cli_test.assert_input_error(process, 'global batch of 15', '2 processes')

@@ -28,7 +28,7 @@ BACKEND = 'torch'
 
 _NPROC_PER_NODE = flags.DEFINE_integer(
     'nproc_per_node', 1, 'Processes to start on this machine, one device each, as '
-    '`torchrun --standalone --nproc_per_node=N` would; the command then exits with the code of '
+    '`torchrun --standalone --nproc_per_node=N` would. The command then exits with the code of '
     'the first process that failed. 1 trains in this process.')
 
 
@@ -155,8 +155,8 @@ def main(config, workdir: str, resume: bool = False) -> None:
   count = _NPROC_PER_NODE.value
   if count != 1:
     if settings is not None:
-      raise InputError('--nproc_per_node starts the processes itself; pass it without torchrun, '
-                       'or leave it out under torchrun')
+      raise InputError('--nproc_per_node starts the processes itself, so pass it without '
+                       'torchrun or leave it out under torchrun')
     parallel.check_process_count(count)
     parallel.check_batch_size(config.batch_size, count)
     # The same command line in every process, which then trains as one of `count`.

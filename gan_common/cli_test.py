@@ -90,6 +90,10 @@ def test_missing_data_is_rejected(backend, tmp_path):
   process = run_cli(backend, f'--workdir={workdir}', f'--config.data_dir={empty}', *SHORT_RUN)
   assert_input_error(process, 'cannot read MNIST', str(empty), '--config.data_dir',
                      '--config.download=true')
+  # The error is the only line: no library log lines before it, and no
+  # library advice (torchvision's 'download=True') inside it.
+  assert len(process.stderr.strip().splitlines()) == 1, process.stderr
+  assert 'download=True' not in process.stderr
   assert not workdir.exists()
 
 

@@ -1,9 +1,11 @@
 """The GANs in JAX, Flax and Optax.
 
 Importing this package sets one XLA:CPU default in XLA_FLAGS, which XLA reads
-once, when JAX starts its first backend. See `cpu_flags`.
+once, when JAX starts its first backend. See `cpu_flags`. It also raises the
+level of JAX's backend logger to WARNING (see the end of this file).
 """
 
+import logging
 import os
 from importlib import metadata
 
@@ -34,3 +36,7 @@ def _installed_jaxlib_version() -> str | None:
 
 
 os.environ['XLA_FLAGS'] = cpu_flags(os.environ.get('XLA_FLAGS', ''), _installed_jaxlib_version())
+
+# On a machine without a TPU, JAX logs at INFO level that it cannot load
+# libtpu.so, and absl prints that line before every command's own output.
+logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)

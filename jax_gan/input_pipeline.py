@@ -4,6 +4,7 @@ TFDS needs TensorFlow to read its prepared files. TensorFlow is imported only
 here, and its GPUs are hidden from it, so it runs on the CPU alone.
 """
 
+import glob
 import os
 
 from absl import logging
@@ -61,17 +62,25 @@ def load_images_and_labels(data_dir: str, download: bool,
   Raises:
     InputError: the data is missing, corrupt, or cannot be downloaded.
   """
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')
-
   directory = tfds_data_dir(data_dir)
   where = directory or os.environ.get('TFDS_DATA_DIR') or '~/tensorflow_datasets'
   hint = ('set --config.data_dir (or the MNIST_DATA_DIR variable) to a folder holding '
           'tensorflow_datasets/mnist/')
   if not download:
     hint += ', or pass --config.download=true when online'
+    # Checked here, before TFDS logs its own warnings about the empty folder.
+    pattern = os.path.join(os.path.expanduser(where), 'mnist', '*', 'dataset_info.json')
+    if not glob.glob(pattern):
+      raise InputError(f'cannot read MNIST with TFDS from {where} (prepared MNIST not found: no '
+                       f'mnist/<version>/dataset_info.json); {hint}')
+
+  # TensorFlow only reads files here. Its oneDNN notice ignores
+  # TF_CPP_MIN_LOG_LEVEL, and turning oneDNN off silences it.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tf.config.set_visible_devices([], 'GPU')
   try:
     dataset = tfds.load('mnist', split=split, data_dir=directory, download=download,
                         batch_size=-1)

@@ -67,6 +67,9 @@ def load_images_and_labels(data_dir: str, download: bool,
     # torchvision raises RuntimeError for missing files, and ValueError,
     # OSError or URLError for corrupt files or a failed download.
     summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, RuntimeError) and summary.startswith('Dataset not found'):
+      # torchvision's own text goes on to suggest download=True, its argument, not our flag.
+      summary = f'MNIST files not found in {os.path.join(root, "MNIST", "raw")}'
     action = 'read or download' if download else 'read'
     raise InputError(f'cannot {action} MNIST with torchvision from {root} ({summary}); '
                      f'{hint}') from error

@@ -69,13 +69,14 @@ def load_images_and_labels(data_dir: str, download: bool,
   if not download:
     hint += ', or pass --config.download=true when online'
     # Checked here, before TFDS logs its own warnings about the empty folder.
+    # A URL such as gs://bucket is left to TFDS to check.
     pattern = os.path.join(os.path.expanduser(where), 'mnist', '*', 'dataset_info.json')
-    if not glob.glob(pattern):
+    if '://' not in where and not glob.glob(pattern):
       raise InputError(f'cannot read MNIST with TFDS from {where} (prepared MNIST not found: no '
                        f'mnist/<version>/dataset_info.json); {hint}')
 
-  # TensorFlow only reads files here. Its oneDNN notice ignores
-  # TF_CPP_MIN_LOG_LEVEL, and turning oneDNN off silences it.
+  # TensorFlow only reads files here. Its oneDNN notice (TensorFlow 2.21)
+  # ignores TF_CPP_MIN_LOG_LEVEL, and turning oneDNN off silences it.
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
